@@ -1,0 +1,48 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-kvstore",
+    products: [
+        .library(name: "KVStore", targets: ["KVStore"]),
+        .executable(name: "kvbench", targets: ["kvbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // The system liblz4 (Debian: liblz4-dev).
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
+        ),
+        // Hardware CRC32C: the one piece of the read path Swift cannot express (SSE4.2 / ARMv8 CRC).
+        .target(name: "CKVSupport"),
+        .target(
+            name: "KVStore",
+            dependencies: ["CLZ4", "CKVSupport"],
+            exclude: ["Format/FORMAT.md"],
+            swiftSettings: [.define("KVSTORE_INTERNAL_CHECKS", .when(configuration: .debug))]
+        ),
+        // The benchmark driver is a library so that the peers' nested package (Benchmarks/Peers)
+        // builds the same `kvbench` with more engines without forking the workload code.
+        .target(
+            name: "KVBenchCore",
+            dependencies: [
+                "KVStore",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/KVBenchCore"
+        ),
+        .executableTarget(name: "kvbench", dependencies: ["KVBenchCore"], path: "Benchmarks/kvbench"),
+        // A child process for crash tests: writes to a store and logs acknowledged writes until killed.
+        .executableTarget(name: "kvstore-crash-child", dependencies: ["KVStore"], path: "Tests/CrashChild"),
+        .testTarget(name: "KVStoreTests", dependencies: ["KVStore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KVStoreAPITests", dependencies: ["KVStore"]),
+        .testTarget(name: "KVBenchTests", dependencies: ["KVBenchCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,16 @@
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/// Extends a CRC-32C (Castagnoli) over `length` bytes. Start with `crc = 0`.
+/// Uses the SSE4.2 / ARMv8 CRC instructions when the CPU has them, a table otherwise.
+uint32_t kv_crc32c_extend(uint32_t crc, const void *data, size_t length);
+
+/// `flock(2)`; a wrapper because Swift cannot call a function that shares its name with a struct.
+int kv_flock(int fd, int operation);
+
+/// `fallocate(fd, FALLOC_FL_ZERO_RANGE, offset, length)`: 0 or -1 with errno set.
+int kv_zero_range(int fd, long long offset, long long length);
+
+/// What a path is: 0 missing, 1 directory, 2 regular file, 3 anything else. Follows symlinks.
+int kv_path_kind(const char *path);

@@ -1,0 +1,26 @@
+// System calls whose names clash with C structs (flock, stat) or that glibc only declares under
+// _GNU_SOURCE (fallocate). Each is a plain forward; Swift's System layer does the rest.
+#define _GNU_SOURCE
+#include "CKVSupport.h"
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+int kv_flock(int fd, int operation) { return flock(fd, operation); }
+
+int kv_zero_range(int fd, long long offset, long long length) {
+#ifdef FALLOC_FL_ZERO_RANGE
+    return fallocate(fd, FALLOC_FL_ZERO_RANGE, (off_t)offset, (off_t)length);
+#else
+    (void)fd; (void)offset; (void)length;
+    return -1;
+#endif
+}
+
+int kv_path_kind(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) return 1;
+    if (S_ISREG(st.st_mode)) return 2;
+    return 3;
+}

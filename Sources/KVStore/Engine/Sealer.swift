@@ -1,0 +1,48 @@
+import Dispatch
+import Synchronization
+
+/// Finishes sealed segments in the background: makes each durable (oldest first, through the
+/// ``SyncCoordinator``), then writes its hint file. Keeps that I/O off the put path.
+final class Sealer: Sendable {
+    private let queue = DispatchQueue(label: "KVStore.sealer")
+    private let directory: String
+    private let storeID: UInt64
+    private let coordinator: SyncCoordinator
+    private let hintFailures = Atomic<Int>(0)
+
+    init(directory: String, storeID: UInt64, coordinator: SyncCoordinator) {
+        self.directory = directory
+        self.storeID = storeID
+        self.coordinator = coordinator
+    }
+
+    /// Queues a segment that will never be written again.
+    func seal(_ segment: SegmentFile, lastSequence: UInt64) {
+        queue.async { [self] in
+            // A failed sync is recorded by the coordinator and fails later writes; no hint then.
+            guard (try? coordinator.waitDurable(lastSequence)) != nil else { return }
+            writeHint(segment)
+        }
+    }
+
+    /// Queues hint files for sealed segments that lack one (after a crash), once the records up to
+    /// `sequence` are durable: a hint must never describe records that a power loss could take back.
+    func writeMissingHints(_ segments: [SegmentFile], after sequence: UInt64) {
+        queue.async { [self] in
+            guard (try? coordinator.waitDurable(sequence)) != nil else { return }
+            segments.forEach(writeHint)
+        }
+    }
+
+    private func writeHint(_ segment: SegmentFile) {
+        do {
+            try HintFile.build(segment: segment, storeID: storeID).write(directory: directory)
+        } catch {
+            // Hints only speed up rebuilds; without one the segment is scanned instead.
+            hintFailures.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Waits until everything queued so far is done.
+    func drain() { queue.sync {} }
+}

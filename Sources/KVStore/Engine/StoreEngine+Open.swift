@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Opening a store: the directory checks, the lock, and recovery (FORMAT.md §6).
+extension StoreEngine {
+    static func open(path: String, configuration: Store.Configuration) throws(KVError) -> StoreEngine {
+        try configuration.validate()
+        let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        guard !directory.isEmpty else { throw KVError(.invalidArgument, "the store path is empty") }
+
+        // 1. The directory: create it, or make sure it is a store (or empty) before touching it.
+        switch Sys.kind(of: directory) {
+        case .missing: try makeDirectories(directory)
+        case .directory: break
+        case .file, .other: throw KVError(.notAStore, "the path is not a directory", path: directory)
+        }
+        let manifestPath = directory + "/" + FileNames.manifest
+        var names: [String]
+        do { names = try Sys.listDirectory(directory) } catch { throw error.kvError("opendir", path: directory) }
+        var manifest: Manifest? = nil
+        if names.contains(FileNames.manifest) {
+            manifest = try Manifest.decode(readWholeFile(manifestPath), path: manifestPath)
+        } else if names.contains(where: { $0 != FileNames.lock && $0 != FileNames.manifest + FileNames.temporarySuffix }) {
+            throw KVError(.notAStore, "the directory is not empty and holds no STORE file", path: directory)
+        }
+
+        // 2. The lock: one writer process at a time.
+        let lockPath = directory + "/" + FileNames.lock
+        let lockFD: Int32
+        do { lockFD = try Sys.open(lockPath, O_RDWR | O_CREAT) } catch { throw error.kvError("open", path: lockPath) }
+        do { try Sys.lockExclusive(lockFD) } catch {
+            Sys.close(lockFD)
+            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: lockPath) }
+            throw error.kvError("flock", path: lockPath)
+        }
+        do {
+            if manifest == nil {
+                let created = Manifest(storeID: .random(in: 1...UInt64.max), hashSeed: .random(in: 0...UInt64.max),
+                                       createdAt: UInt64(max(0, time(nil))))
+                try writeFileAtomically(path: manifestPath, bytes: created.encode(), directory: directory)
+                manifest = created
+                names = (try? Sys.listDirectory(directory)) ?? names
+            }
+            return try recover(directory: directory, names: names, manifest: manifest!, configuration: configuration, lockFD: lockFD)
+        } catch {
+            Sys.close(lockFD)
+            throw error
+        }
+    }
+
+    private static func makeDirectories(_ directory: String) throws(KVError) {
+        var prefix = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            prefix += "/" + component
+            if Sys.kind(of: prefix) == .missing {
+                do { try Sys.makeDirectory(prefix) } catch where error == .exists {} catch { throw error.kvError("mkdir", path: prefix) }
+            }
+        }
+    }
+
+    private static func recover(directory: String, names: [String], manifest: Manifest, configuration: Store.Configuration,
+                                lockFD: Int32) throws(KVError) -> StoreEngine {
+        let storeID = manifest.storeID
+        let hasher = configuration.hasher ?? .wyhash(seed: manifest.hashSeed)
+        let bootID = configuration.bootID ?? BootID.current()
+        var report = Store.RecoveryReport()
+
+        // Leftovers of an interrupted rename (index growth, hint or STORE writes) are never live.
+        for name in names where name.hasSuffix(FileNames.temporarySuffix) {
+            _ = try? Sys.unlink(directory + "/" + name)
+        }
+
+        // Segments, oldest first. A last segment too short for its header was being created when
+        // the process died: it holds no record and is removed.
+        let ids = names.compactMap { FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }.sorted()
+        var files: [SegmentFile] = []
+        for (i, id) in ids.enumerated() {
+            let isLast = i == ids.count - 1
+            do {
+                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, writable: isLast))
+            } catch let error where error.code == .corruption {
+                let path = directory + "/" + FileNames.segment(id)
+                if isLast && headerIsUnwritten(path) {
+                    _ = try? Sys.unlink(path)
+                    report.removedEmptySegment = true
+                } else {
+                    report.problems.append(error)
+                }
+            }
+        }
+        let nextSegmentID = (ids.last ?? 0) + 1
+
+        // The index: trusted as it is, trusted up to `covered`, or rebuilt.
+        let indexPath = directory + "/" + FileNames.index
+        var index: HashIndex
+        var end: LogPosition
+        var lastSequence: UInt64
+        var tornTail: Int? = nil
+        let opened = files.isEmpty ? nil : HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
+        if let (existing, trust) = opened, let replayed = try? replay(index: existing, trust: trust, files: files, directory: directory,
+                                                                      hasher: hasher, bootID: bootID) {
+            index = replayed.index
+            end = replayed.end
+            lastSequence = replayed.lastSequence
+            tornTail = replayed.tornTail
+            report.problems += replayed.problems
+            report.replayedRecords = replayed.records
+            report.indexTrust = trust == .clean ? .clean : .replayed
+        } else {
+            let previous = opened?.0.generation ?? 0
+            let rebuilder = IndexRebuilder(directory: directory, storeID: storeID, hashSeed: manifest.hashSeed, hasher: hasher, bootID: bootID)
+            let temporary = indexPath + FileNames.temporarySuffix
+            let outcome = try rebuilder.rebuild(segments: files, path: temporary, generation: previous + 1)
+            try outcome.index.syncAll()
+            do {
+                try Sys.rename(temporary, indexPath)
+                try Sys.syncDirectory(directory)
+            } catch { throw error.kvError("rename", path: indexPath) }
+            index = outcome.index
+            end = outcome.end
+            lastSequence = outcome.lastSequence
+            tornTail = outcome.tornTail
+            report.problems += outcome.problems
+            report.indexTrust = files.isEmpty ? .new : .rebuilt
+        }
+
+        // The active segment: the last one, continued after its last valid record, with whatever a
+        // crash left past that point wiped, so that no abandoned bytes can ever pass for a record.
+        let coordinator = SyncCoordinator(directory: directory, durableSequence: 0)
+        let active: ActiveSegment
+        if let last = files.last, last.id == end.segmentID {
+            let size = try last.size()
+            if let torn = tornTail ?? (size > end.offset ? end.offset : nil) {
+                do { try Sys.zeroRange(last.fd, offset: Int64(torn), length: Int64(size - torn)) } catch {
+                    throw error.kvError("fallocate", path: last.path)
+                }
+                report.droppedTailBytes = size - torn
+            }
+            // A hint file for the segment being appended to would go stale.
+            _ = try? Sys.unlink(directory + "/" + FileNames.hint(last.id))
+            for file in files.dropLast() { coordinator.noteActive(file, created: false) }
+            active = try ActiveSegment.resume(file: last, end: end.offset, capacity: configuration.segmentSize)
+            coordinator.noteActive(last, created: false)
+        } else {
+            for file in files { coordinator.noteActive(file, created: false) }
+            active = try ActiveSegment.create(directory: directory, id: nextSegmentID, storeID: storeID, capacity: configuration.segmentSize)
+            coordinator.noteActive(active.file, created: true)
+            files.append(active.file)
+            end = LogPosition(segmentID: active.id, offset: active.end)
+        }
+        index.setCovered(end, sequence: lastSequence)
+        try index.markOpen(bootID: bootID)
+
+        let segments = SegmentTable(files)
+        let views = ViewBox(ReadView(index: index, segments: segments))
+        let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
+        let unhinted = files.dropLast().filter { Sys.kind(of: directory + "/" + FileNames.hint($0.id)) == .missing }
+        if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted), after: lastSequence) }
+        var writerConfiguration = configuration
+        writerConfiguration.bootID = bootID
+        let writer = Writer(directory: directory, storeID: storeID, hasher: hasher, configuration: writerConfiguration, views: views,
+                            coordinator: coordinator, sealer: sealer, active: active, index: index, segments: segments,
+                            nextSequence: lastSequence + 1)
+        return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
+                           coordinator: coordinator, sealer: sealer, lockFD: lockFD, recovery: report)
+    }
+
+    /// Whether a segment file is shorter than its header or its header is all zeros: a segment
+    /// whose creation was cut short, which cannot hold any record.
+    private static func headerIsUnwritten(_ path: String) -> Bool {
+        guard let fd = try? Sys.open(path, O_RDONLY) else { return false }
+        defer { Sys.close(fd) }
+        var header = [UInt8](repeating: 0, count: SegmentHeader.size)
+        guard let n = try? header.withUnsafeMutableBytes({ raw throws(Errno) in try Sys.pread(fd, raw.baseAddress!, raw.count, 0) }) else { return false }
+        return n < SegmentHeader.size || header.allSatisfy { $0 == 0 }
+    }
+
+    private struct Replay {
+        var index: HashIndex
+        var end: LogPosition
+        var lastSequence: UInt64
+        var tornTail: Int?
+        var problems: [KVError]
+        var records: Int
+    }
+
+    /// Applies the records after the index's `covered` position to it. Returns `nil` when the index
+    /// does not fit the segments on disk (then it is rebuilt).
+    private static func replay(index: HashIndex, trust: HashIndex.Trust, files: [SegmentFile], directory: String,
+                               hasher: KeyHasher, bootID: [UInt8]) throws(KVError) -> Replay? {
+        let covered = index.covered
+        guard let last = files.last, let coveredSegment = files.firstIndex(where: { $0.id == covered.segmentID }),
+              covered.offset >= SegmentHeader.size, covered.offset % 8 == 0 else { return nil }
+        if trust == .clean {
+            // A clean close truncated the active segment to its records: nothing to read.
+            guard covered.segmentID == last.id else { return nil }
+            let size = try last.size()
+            if covered.offset == size {
+                return Replay(index: index, end: covered, lastSequence: index.lastSequence, tornTail: nil, problems: [], records: 0)
+            }
+            guard covered.offset < size else { return nil }
+        } else {
+            let (live, tombstones) = index.recount()
+            index.setCounts(live: live, tombstones: tombstones)
+        }
+        var index = index
+        var lastSequence = index.lastSequence
+        var end = covered
+        var tornTail: Int? = nil
+        var problems: [KVError] = []
+        var records = 0
+        let table = SegmentTable(files)
+        for file in files[coveredSegment...] {
+            let isLast = file === last
+            var scanner = try SegmentScanner(file: file, from: file.id == covered.segmentID ? covered.offset : SegmentHeader.size)
+            scan: while true {
+                switch try scanner.next() {
+                case .record(let r):
+                    if index.needsRehash() { index = try index.grow(directory: directory, adding: 1, bootID: bootID) }
+                    try apply(r, segment: file.id, to: index, table: table, hasher: hasher)
+                    lastSequence = max(lastSequence, r.header.sequence)
+                    end = LogPosition(segmentID: file.id, offset: r.offset + r.header.alignedLength)
+                    records += 1
+                case .end(let offset):
+                    end = LogPosition(segmentID: file.id, offset: offset)
+                    break scan
+                case .invalid(let offset, let reason):
+                    end = LogPosition(segmentID: file.id, offset: offset)
+                    if isLast { tornTail = offset } else {
+                        problems.append(.corruption("\(reason); records after it are not indexed", path: file.path, offset: Int64(offset)))
+                    }
+                    break scan
+                }
+            }
+        }
+        return Replay(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, records: records)
+    }
+
+    /// Re-applies one record to the index. Idempotent: applying a record the index already reflects
+    /// changes nothing, which is what makes replaying from `covered` safe after a crash.
+    private static func apply(_ r: SegmentScanner.Record, segment: UInt32, to index: HashIndex, table: SegmentTable,
+                              hasher: KeyHasher) throws(KVError) {
+        let hash = hasher.hash(r.key)
+        let needed = RecordHeader.size + r.key.count
+        let slot = try index.probe(hash: hash) { (slot, word) throws(KVError) -> Int? in
+            let location = Location(word: word)
+            guard let file = table.file(location.segmentID) else { return nil }
+            return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Int? in
+                let n = try file.read(into: buffer, count: needed, at: location.offset)
+                return Writer.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), r.key) ? slot : nil
+            }
+        }
+        switch (r.header.kind, slot) {
+        case (.put, let slot?):
+            index.update(slot: slot, location: Location(segmentID: segment, offset: r.offset, recordLength: r.header.length).word)
+        case (.put, nil):
+            index.insert(hash: hash, location: Location(segmentID: segment, offset: r.offset, recordLength: r.header.length).word)
+        case (.delete, let slot?):
+            index.remove(slot: slot)
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The read path: hash, one probe sequence in the mapped index, one `pread` of the record, a key
+/// comparison, a checksum check. No lock is held across the read, and with `withValue` nothing is
+/// allocated (the record lands in a per-thread buffer).
+extension StoreEngine {
+    /// Calls `body` with the stored value of `key`, or returns `nil` when the key is absent.
+    func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        var view = try views.get()
+        let hash = hasher.hash(key)
+        return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
+            let location = Location(word: word)
+            guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            return try ScratchBuffer.with(location.readLength) { (buffer) throws -> R?? in
+                let n = try file.read(into: buffer, count: location.readLength, at: location.offset)
+                let header = try Self.validRecord(buffer, n, file: file, offset: location.offset)
+                let record = UnsafeRawBufferPointer(start: buffer, count: header.length)
+                guard Writer.keyMatches(record, key) else { return nil }  // another key with the same hash
+                let stored = UnsafeRawBufferPointer(start: buffer + RecordHeader.size + header.keyLength, count: header.storedValueLength)
+                guard header.isCompressed else { return .some(try body(stored)) }
+                return try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R?? in
+                    guard LZ4.decompress(stored, into: out, rawLength: header.rawValueLength) else {
+                        throw KVError.corruption("compressed value does not decompress", path: file.path, offset: Int64(location.offset))
+                    }
+                    return .some(try body(UnsafeRawBufferPointer(start: out, count: header.rawValueLength)))
+                }
+            }
+        } ?? nil
+    }
+
+    /// Whether `key` is present. Reads only the record's header and key.
+    func contains(_ key: UnsafeRawBufferPointer) throws(KVError) -> Bool {
+        var view = try views.get()
+        let hash = hasher.hash(key)
+        let needed = RecordHeader.size + key.count
+        return try view.index.probe(hash: hash) { (_, word) throws(KVError) -> Bool? in
+            let location = Location(word: word)
+            guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Bool? in
+                let n = try file.read(into: buffer, count: needed, at: location.offset)
+                return Writer.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), key) ? true : nil
+            }
+        } ?? false
+    }
+
+    /// The file of a segment. A segment newer than the reader's view (the writer rolled meanwhile)
+    /// is found by taking a fresh view; one that does not exist at all is corruption of the index.
+    @inline(__always)
+    func segmentFile(_ id: UInt32, view: inout ReadView) throws(KVError) -> SegmentFile? {
+        if let file = view.segments.file(id) { return file }
+        view = try views.get()
+        if let file = view.segments.file(id) { return file }
+        throw KVError.corruption("the index points into segment \(id), which does not exist", path: directory + "/" + FileNames.index, offset: 0)
+    }
+
+    /// Parses a record read from `file`; anything but a complete, checksummed put is corruption.
+    @inline(__always)
+    static func validRecord(_ buffer: UnsafeMutableRawPointer, _ count: Int, file: SegmentFile, offset: Int) throws(KVError) -> RecordHeader {
+        switch RecordHeader.parse(buffer, available: count) {
+        case .record(let header) where header.kind == .put:
+            return header
+        case .record:
+            throw KVError.corruption("the index points at a record that is not a put", path: file.path, offset: Int64(offset))
+        case .end:
+            throw KVError.corruption("the index points past the end of the log", path: file.path, offset: Int64(offset))
+        case .invalid(let reason):
+            throw KVError.corruption(reason, path: file.path, offset: Int64(offset))
+        }
+    }
+}

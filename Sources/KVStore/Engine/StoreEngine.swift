@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
+
+/// Everything behind a ``Store``: the writer (under a lock), the readers' view, durability, and
+/// background work. ``Store`` is the thin public face over it.
+final class StoreEngine: Sendable {
+    let directory: String
+    let configuration: Store.Configuration
+    let hasher: KeyHasher
+    let views: ViewBox
+    let writer: Mutex<Writer?>
+    let coordinator: SyncCoordinator
+    let sealer: Sealer
+    let recovery: Store.RecoveryReport
+    private let lockFD: Mutex<Int32>
+    private let periodic: PeriodicSync?
+
+    init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer,
+         coordinator: SyncCoordinator, sealer: Sealer, lockFD: Int32, recovery: Store.RecoveryReport) {
+        self.directory = directory
+        self.configuration = configuration
+        self.hasher = hasher
+        self.views = views
+        self.writer = Mutex(writer)
+        self.coordinator = coordinator
+        self.sealer = sealer
+        self.lockFD = Mutex(lockFD)
+        self.recovery = recovery
+        if case .periodic(let interval) = configuration.durability {
+            periodic = PeriodicSync(every: interval, coordinator: coordinator)
+        } else {
+            periodic = nil
+        }
+    }
+
+    // MARK: - Writes
+
+    /// Runs `body` with the writer; throws `.closed` after close.
+    @inline(__always)
+    func withWriter<R>(_ body: (Writer) throws(KVError) -> R) throws(KVError) -> R {
+        try writer.withLock { (w) throws(KVError) -> R in
+            guard let w else { throw KVError.closed() }
+            return try body(w)
+        }
+    }
+
+    /// Waits for durability as the configuration asks after a write with sequence `sequence`.
+    @inline(__always)
+    func afterWrite(_ sequence: UInt64) throws(KVError) {
+        if case .sync = configuration.durability { try coordinator.waitDurable(sequence) }
+    }
+
+    func sync() throws(KVError) {
+        _ = try views.get()
+        try coordinator.syncAll()
+    }
+
+    // MARK: - Closing
+
+    /// Syncs everything, truncates the active segment to its records and marks the index clean,
+    /// so that the next open reads no segment. Idempotent.
+    func close() throws(KVError) {
+        try writer.withLock { (slot) throws(KVError) in
+            guard let w = slot else { return }
+            periodic?.cancel()
+            sealer.drain()
+            var failure: KVError? = nil
+            do throws(KVError) { try coordinator.syncAll() } catch { failure = error }
+            let index = w.index
+            let file = w.active.file
+            let end = w.active.end
+            let lastSequence = w.lastSequence
+            views.close()
+            slot = nil  // drops the writer and with it the active segment's mapping
+            if failure == nil {
+                do {
+                    try Sys.truncate(file.fd, length: Int64(end))
+                    try file.sync()
+                    index.setCovered(LogPosition(segmentID: file.id, offset: end), sequence: lastSequence)
+                    try index.markClean()
+                } catch let error as Errno {
+                    failure = error.kvError("close", path: file.path)
+                } catch let error as KVError {
+                    failure = error
+                } catch {
+                    failure = KVError(.io, "close failed: \(error)")
+                }
+            }
+            releaseLock()
+            if let failure { throw failure }
+        }
+    }
+
+    /// Abandons the store as a crash would: nothing synced, nothing marked clean. Tests only.
+    func simulateCrash() {
+        writer.withLock { slot in
+            guard slot != nil else { return }
+            periodic?.cancel()
+            sealer.drain()
+            views.close()
+            slot = nil
+            releaseLock()
+        }
+    }
+
+    private func releaseLock() {
+        lockFD.withLock { fd in
+            if fd >= 0 { Sys.close(fd) }
+            fd = -1
+        }
+    }
+}
+
+/// The background timer of ``Store/Durability/periodic(_:)``.
+final class PeriodicSync: @unchecked Sendable {
+    // @unchecked: DispatchSource is thread-safe but not annotated Sendable.
+    private let source: DispatchSourceTimer
+
+    init(every interval: Duration, coordinator: SyncCoordinator) {
+        let (seconds, attoseconds) = interval.components
+        let nanoseconds = max(1, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "KVStore.periodic-sync"))
+        source.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds))
+        // A failure is kept by the coordinator and thrown by the next write or sync.
+        source.setEventHandler { [coordinator] in try? coordinator.syncAll() }
+        source.resume()
+    }
+
+    func cancel() { source.cancel() }
+}

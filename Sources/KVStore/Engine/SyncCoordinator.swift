@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Makes written records durable: group commit, the order of syncs, and the failed state.
+///
+/// - Group commit: a writer that needs its record on disk waits here. If a sync is running, it
+///   waits for that one and the next; otherwise it becomes the leader, syncs everything written so
+///   far, and wakes every writer it covered. So concurrent `.sync` writers share `fdatasync`s.
+/// - Order: segments are synced oldest first, so what survives a power loss is a prefix of the
+///   write history. A new segment's directory entry is synced before the segment counts as durable.
+/// - Failure: a failed sync is final (the kernel may have dropped the pages it could not write).
+///   The error is kept, every later write or sync throws it, and the store must be reopened.
+final class SyncCoordinator: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `mutex`; the condition variable needs a stable
+    // address, hence the manual pthread objects.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let directory: String
+
+    /// The highest sequence published by the writer; an atomic so that a put does not take the lock.
+    private let written = Atomic<UInt64>(0)
+    private var durable: UInt64 = 0
+    private var syncing = false
+    /// Files with writes not yet known durable, oldest first; the last is the active segment.
+    private var unsynced: [SegmentFile] = []
+    private var directoryDirty = false
+    private var failure: KVError?
+    private let failed = Atomic<Bool>(false)
+    /// How many `fdatasync` rounds ran and how many writes they covered (for statistics).
+    private(set) var syncRounds = 0
+
+    init(directory: String, durableSequence: UInt64) {
+        self.directory = directory
+        written.store(durableSequence, ordering: .relaxed)
+        durable = durableSequence
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    private func locked<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// The error of a failed sync, if one happened. Cheap to call on every write.
+    @inline(__always) func checkFailure() throws(KVError) {
+        if failed.load(ordering: .relaxed), let failure = locked({ failure }) { throw failure }
+    }
+
+    /// Called by the writer after publishing records up to `sequence` (into the newest segment
+    /// it announced with ``noteActive(_:created:)``).
+    @inline(__always) func noteWritten(_ sequence: UInt64) {
+        written.store(sequence, ordering: .releasing)
+    }
+
+    /// Called by the writer when it starts appending to `segment`; `created` when the file is new
+    /// and its directory entry must be synced too.
+    func noteActive(_ segment: SegmentFile, created: Bool) {
+        locked {
+            if created { directoryDirty = true }
+            if unsynced.last !== segment { unsynced.append(segment) }
+        }
+    }
+
+    /// Returns once every record up to `sequence` is on disk (or throws the sync error).
+    func waitDurable(_ sequence: UInt64) throws(KVError) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while true {
+            if let failure { throw failure }
+            if durable >= sequence { return }
+            if syncing {
+                pthread_cond_wait(condition, mutex)
+                continue
+            }
+            // Lead a round: sync everything written so far, outside the lock.
+            syncing = true
+            let target = written.load(ordering: .acquiring)
+            let files = unsynced
+            let syncDirectory = directoryDirty
+            directoryDirty = false
+            pthread_mutex_unlock(mutex)
+            var error: KVError? = nil
+            do throws(KVError) {
+                if syncDirectory {
+                    do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
+                }
+                for file in files { try file.sync() }
+            } catch let e {
+                error = e
+            }
+            pthread_mutex_lock(mutex)
+            syncing = false
+            syncRounds += 1
+            if let error {
+                failure = error
+                failed.store(true, ordering: .relaxed)
+            } else {
+                durable = max(durable, target)
+                // Everything synced except the newest file is sealed and done with.
+                let keep = files.last.map { last in unsynced.firstIndex(where: { $0 === last }) ?? 0 } ?? 0
+                unsynced.removeFirst(min(keep, unsynced.count))
+            }
+            pthread_cond_broadcast(condition)
+        }
+    }
+
+    /// Syncs everything written so far.
+    func syncAll() throws(KVError) {
+        try waitDurable(written.load(ordering: .acquiring))
+    }
+
+    /// Records an error that makes the store refuse writes (a failed sync elsewhere).
+    func fail(_ error: KVError) {
+        locked {
+            if failure == nil { failure = error }
+            failed.store(true, ordering: .relaxed)
+        }
+    }
+}

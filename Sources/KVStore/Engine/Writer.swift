@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One operation of a write: set or remove a key.
+enum WriteOperation {
+    case set(key: [UInt8], value: [UInt8])
+    case remove(key: [UInt8])
+}
+
+/// The append path. One writer at a time (the store holds it under a lock); readers run beside it.
+///
+/// A put is: copy the record into the mapped active segment, checksum it, publish its commit word,
+/// point the index at it, advance the index's `covered` position. No system call in the common
+/// case. Order matters for crash safety: a record is published before any slot points at it, and
+/// `covered` moves only after the slot, so recovery after `kill -9` re-applies at most the last
+/// record (re-applying is idempotent).
+final class Writer: @unchecked Sendable {
+    // @unchecked: a Writer is only ever used under the store's writer lock (StoreEngine.writer).
+    let directory: String
+    let storeID: UInt64
+    let hasher: KeyHasher
+    let configuration: Store.Configuration
+    let views: ViewBox
+    let coordinator: SyncCoordinator
+    let sealer: Sealer
+    private(set) var active: ActiveSegment
+    private(set) var index: HashIndex
+    private(set) var segments: SegmentTable
+    /// The sequence number the next record gets.
+    private(set) var nextSequence: UInt64
+
+    init(directory: String, storeID: UInt64, hasher: KeyHasher, configuration: Store.Configuration, views: ViewBox,
+         coordinator: SyncCoordinator, sealer: Sealer, active: ActiveSegment, index: HashIndex,
+         segments: SegmentTable, nextSequence: UInt64) {
+        self.directory = directory
+        self.storeID = storeID
+        self.hasher = hasher
+        self.configuration = configuration
+        self.views = views
+        self.coordinator = coordinator
+        self.sealer = sealer
+        self.active = active
+        self.index = index
+        self.segments = segments
+        self.nextSequence = nextSequence
+    }
+
+    var lastSequence: UInt64 { nextSequence - 1 }
+
+    // MARK: - Operations
+
+    /// Appends a put and indexes it. Returns its sequence number.
+    func set(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(KVError) -> UInt64 {
+        let length = RecordHeader.size + key.count + value.count
+        let offset = try room(for: length)
+        let sequence = nextSequence
+        let header = encode(.put, key: key, value: value, sequence: sequence, at: active.mapping.base + offset)
+        let location = Location(segmentID: active.id, offset: offset, recordLength: header.length)
+        let hash = hasher.hash(key)
+        let existingSlot = try findSlot(hash: hash, key: key)
+        if existingSlot == nil && index.needsRehash() { try rehash(adding: 1) }
+        active.publish(commitWord: header.commitWord(checksum: header.checksum(recordAt: active.mapping.base + offset)), at: offset)
+        if let slot = existingSlot { index.update(slot: slot, location: location.word) }
+        else { index.insert(hash: hash, location: location.word) }
+        finish(length: header.length, sequence: sequence)
+        return sequence
+    }
+
+    /// Appends a tombstone if the key exists. Returns whether it existed and the sequence to wait for.
+    func remove(key: UnsafeRawBufferPointer) throws(KVError) -> (existed: Bool, sequence: UInt64) {
+        let hash = hasher.hash(key)
+        guard let slot = try findSlot(hash: hash, key: key) else { return (false, lastSequence) }
+        let length = RecordHeader.size + key.count
+        // Rolling to a new segment in room(for:) leaves the index, and so `slot`, as it was.
+        let offset = try room(for: length)
+        let sequence = nextSequence
+        let header = encode(.delete, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0), sequence: sequence,
+                            at: active.mapping.base + offset)
+        active.publish(commitWord: header.commitWord(checksum: header.checksum(recordAt: active.mapping.base + offset)), at: offset)
+        index.remove(slot: slot)
+        finish(length: header.length, sequence: sequence)
+        return (true, sequence)
+    }
+
+    /// Appends a batch atomically: a batch record, then its members, all in one segment; the batch
+    /// record's commit word is published last, so the batch appears whole or not at all, to
+    /// recovery after `kill -9` and (through the checksums) after power loss.
+    func write(_ operations: [WriteOperation]) throws(KVError) -> UInt64 {
+        guard !operations.isEmpty else { return lastSequence }
+        let batchLength = RecordHeader.size + 8
+        var total = alignedTo8(batchLength)
+        for op in operations {
+            switch op {
+            case .set(let key, let value): total += alignedTo8(RecordHeader.size + key.count + value.count)
+            case .remove(let key): total += alignedTo8(RecordHeader.size + key.count)
+            }
+        }
+        guard total <= Limits.maximumSegmentSize - SegmentHeader.size else {
+            throw KVError(.invalidArgument, "the batch is larger than the largest segment (\(Limits.maximumSegmentSize) bytes)")
+        }
+        let start = try room(for: total)
+        let base = active.mapping.base
+        var sequence = nextSequence
+        let batchHeader = RecordHeader(kind: .batch, flags: 0, sequence: sequence, keyLength: 0, storedValueLength: 8, rawValueLength: 8)
+        batchHeader.encodeBody(into: base + start)
+        (base + start).storeLE(UInt32(operations.count), at: RecordHeader.size)
+        (base + start).storeLE(UInt32(0), at: RecordHeader.size + 4)
+        var offset = start + alignedTo8(batchLength)
+        var applied: [(hash: UInt64, key: Range<Int>, location: Location?)] = []
+        applied.reserveCapacity(operations.count)
+        for op in operations {
+            sequence += 1
+            let header: RecordHeader
+            switch op {
+            case .set(let key, let value):
+                header = key.withUnsafeBytes { k in value.withUnsafeBytes { v in encode(.put, key: k, value: v, sequence: sequence, at: base + offset) } }
+                applied.append((key.withUnsafeBytes { hasher.hash($0) }, offset + RecordHeader.size ..< offset + RecordHeader.size + key.count,
+                                Location(segmentID: active.id, offset: offset, recordLength: header.length)))
+            case .remove(let key):
+                header = key.withUnsafeBytes { k in encode(.delete, key: k, value: UnsafeRawBufferPointer(start: nil, count: 0), sequence: sequence, at: base + offset) }
+                applied.append((key.withUnsafeBytes { hasher.hash($0) }, offset + RecordHeader.size ..< offset + RecordHeader.size + key.count, nil))
+            }
+            // Members are complete records; they stay invisible until the batch record is published.
+            let word = header.commitWord(checksum: header.checksum(recordAt: base + offset))
+            (base + offset).storeLE(word, at: 0)
+            offset += header.alignedLength
+        }
+        let inserts = applied.count
+        if index.needsRehash(adding: inserts) { try rehash(adding: inserts) }
+        active.publish(commitWord: batchHeader.commitWord(checksum: batchHeader.checksum(recordAt: base + start)), at: start)
+        // Advance first: a key set twice in one batch must find its first member when applying the second.
+        active.advance(by: total)
+        for op in applied {
+            let key = UnsafeRawBufferPointer(start: base + op.key.lowerBound, count: op.key.count)
+            let slot = try findSlot(hash: op.hash, key: key)
+            switch (op.location, slot) {
+            case (let location?, let slot?): index.update(slot: slot, location: location.word)
+            case (let location?, nil): index.insert(hash: op.hash, location: location.word)
+            case (nil, let slot?): index.remove(slot: slot)
+            case (nil, nil): break
+            }
+        }
+        nextSequence = sequence + 1
+        index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
+        coordinator.noteWritten(sequence)
+        return sequence
+    }
+
+    // MARK: - Record encoding
+
+    /// Writes a record's body (everything but the commit word) at `p`, compressing the value when
+    /// configured and worth it. The caller reserved room for the uncompressed record.
+    @inline(__always)
+    private func encode(_ kind: RecordKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, sequence: UInt64,
+                        at p: UnsafeMutableRawPointer) -> RecordHeader {
+        if key.count > 0 { (p + RecordHeader.size).copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        let valueAt = p + RecordHeader.size + key.count
+        var stored = value.count
+        var flags: UInt8 = 0
+        if configuration.compression == .lz4, kind == .put,
+           let n = LZ4.compress(value, into: valueAt, capacity: value.count - 1) {
+            stored = n
+            flags = RecordHeader.compressedFlag
+        } else if value.count > 0 {
+            valueAt.copyMemory(from: value.baseAddress!, byteCount: value.count)
+        }
+        let header = RecordHeader(kind: kind, flags: flags, sequence: sequence, keyLength: key.count,
+                                  storedValueLength: stored, rawValueLength: value.count)
+        header.encodeBody(into: p)
+        // The padding up to the next 8-byte boundary is already zero: the segment was preallocated
+        // with zeros and every byte past `end` is kept zero (recovery wipes torn tails).
+        return header
+    }
+
+    @inline(__always)
+    private func finish(length: Int, sequence: UInt64) {
+        active.advance(by: length)
+        nextSequence = sequence + 1
+        index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
+        coordinator.noteWritten(sequence)
+    }
+
+    // MARK: - Finding a key
+
+    /// The slot holding `key`, confirmed against the key stored in its record.
+    func findSlot(hash: UInt64, key: UnsafeRawBufferPointer) throws(KVError) -> Int? {
+        try index.probe(hash: hash) { (slot, word) throws(KVError) -> Int? in
+            try recordHasKey(Location(word: word), key) ? slot : nil
+        }
+    }
+
+    /// Whether the record at `location` carries `key`. Records in the active segment are compared in
+    /// the mapping; older ones need one `pread` of their header and key.
+    private func recordHasKey(_ location: Location, _ key: UnsafeRawBufferPointer) throws(KVError) -> Bool {
+        let needed = RecordHeader.size + key.count
+        if location.segmentID == active.id {
+            guard let bytes = active.bytes(at: location.offset, count: needed) else { return false }
+            return Self.keyMatches(bytes, key)
+        }
+        guard let file = segments.file(location.segmentID) else { return false }
+        return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Bool in
+            let n = try file.read(into: buffer, count: needed, at: location.offset)
+            return n == needed && Self.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), key)
+        }
+    }
+
+    @inline(__always)
+    static func keyMatches(_ record: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> Bool {
+        guard record.count >= RecordHeader.size + key.count,
+              Int(record.baseAddress!.loadLE(UInt32.self, at: 16)) == key.count else { return false }
+        return key.count == 0 || memcmp(record.baseAddress! + RecordHeader.size, key.baseAddress!, key.count) == 0
+    }
+
+    // MARK: - Segments
+
+    /// The offset where a record of `length` bytes goes, rolling to a new segment if needed.
+    private func room(for length: Int) throws(KVError) -> Int {
+        try coordinator.checkFailure()
+        if active.reserve(length) == nil { try roll(toFit: length) }
+        return active.end
+    }
+
+    /// Seals the active segment and starts the next one.
+    private func roll(toFit length: Int) throws(KVError) {
+        let capacity = max(configuration.segmentSize, SegmentHeader.size + alignedTo8(length))
+        let next = try ActiveSegment.create(directory: directory, id: active.id + 1, storeID: storeID,
+                                            capacity: (capacity + 4095) & ~4095)
+        let sealedFile = active.file
+        let sealedEnd = active.end
+        coordinator.noteActive(next.file, created: true)
+        // Dropping the old ActiveSegment unmaps it (the writer holds the only reference); only
+        // then is it safe to truncate the file to its records.
+        active = next
+        do { try Sys.truncate(sealedFile.fd, length: Int64(sealedEnd)) } catch {
+            throw error.kvError("ftruncate", path: sealedFile.path)
+        }
+        segments = segments.adding(next.file)
+        index.setCovered(LogPosition(segmentID: next.id, offset: next.end), sequence: lastSequence)
+        views.publish(ReadView(index: index, segments: segments))
+        sealer.seal(sealedFile, lastSequence: lastSequence)
+    }
+
+    // MARK: - Index growth
+
+    /// Builds a larger table in a new file, syncs it, renames it over the old one and moves readers
+    /// over. Readers holding the old table keep a valid mapping until they let go of it.
+    func rehash(adding: Int) throws(KVError) {
+        index = try index.grow(directory: directory, adding: adding, bootID: configuration.bootID ?? BootID.current())
+        views.publish(ReadView(index: index, segments: segments))
+    }
+
+    /// Replaces the segment table (compaction) and republishes the view.
+    func replaceSegments(_ table: SegmentTable) {
+        segments = table
+        views.publish(ReadView(index: index, segments: table))
+    }
+}

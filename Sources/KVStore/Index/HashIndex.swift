@@ -1,0 +1,173 @@
+import Synchronization
+
+/// The hash table in the memory-mapped `index` file (FORMAT.md §4).
+///
+/// Open addressing with linear probing over 16-byte slots: a 64-bit key hash and a 64-bit
+/// ``Location``. No keys live in the index or in memory; every hash match is confirmed by the
+/// caller against the key stored in the record.
+///
+/// Concurrency: one writer (serialized by the store) and any number of lock-free readers. Every
+/// change a writer makes is published with one aligned 8-byte store, so a reader — or a process
+/// killed with `kill -9` between any two instructions — sees either the old or the new state:
+/// - insert: store the location, then publish the hash (release);
+/// - update: swap the location word;
+/// - remove: overwrite the hash with the tombstone marker 1. Tombstones are not reused until the
+///   table is rebuilt, so a probe sequence never shortens under a reader.
+final class HashIndex: @unchecked Sendable {
+    // @unchecked: the mapping is shared between threads by design; see the type comment.
+    static let slotSize = 16
+    static let emptyHash: UInt64 = 0
+    static let tombstoneHash: UInt64 = 1
+    /// Grow (or rehash) when live + tombstone slots would pass this share of the capacity...
+    static let maximumLoad = 0.75
+    /// ...to a table in which the live keys fill this share: 16 / 0.5 = 32 bytes per key at most.
+    static let loadAfterGrowth = 0.5
+    static let minimumCapacity = 1024
+
+    let file: MappedFile
+    let capacity: Int
+    private let slots: UnsafeMutableRawPointer
+    private var header: UnsafeMutableRawPointer { file.base }
+
+    /// The file size for a table of `capacity` slots.
+    static func fileLength(capacity: Int) -> Int { IndexHeader.pageSize + capacity * slotSize }
+
+    /// The capacity for `liveKeys` keys right after a rebuild or growth.
+    static func capacity(forLiveKeys liveKeys: Int) -> Int {
+        max(minimumCapacity, Int((Double(liveKeys) / loadAfterGrowth).rounded(.up)))
+    }
+
+    /// Wraps a mapped index file whose header has been validated.
+    init(file: MappedFile, capacity: Int) {
+        self.file = file
+        self.capacity = capacity
+        self.slots = file.base + IndexHeader.pageSize
+    }
+
+    // MARK: - Header words
+
+    @inline(__always) func headerWord(_ offset: Int) -> UInt64 {
+        (header + offset).assumingMemoryBound(to: Atomic<UInt64>.self).pointee.load(ordering: .acquiring).littleEndianValue
+    }
+
+    @inline(__always) func setHeaderWord(_ offset: Int, _ value: UInt64) {
+        (header + offset).assumingMemoryBound(to: Atomic<UInt64>.self).pointee.store(value.littleEndian, ordering: .releasing)
+    }
+
+    var liveCount: Int { Int(headerWord(IndexHeader.liveCount)) }
+    var tombstoneCount: Int { Int(headerWord(IndexHeader.tombstoneCount)) }
+    var covered: LogPosition { LogPosition(word: headerWord(IndexHeader.covered)) }
+    var lastSequence: UInt64 { headerWord(IndexHeader.lastSequence) }
+    var generation: UInt64 { headerWord(IndexHeader.generation) }
+
+    /// Records that every record before `position` (up to `sequence`) is reflected in the slots.
+    /// The sequence is stored first: a crash between the two stores makes recovery re-read one
+    /// record, never skip one.
+    @inline(__always) func setCovered(_ position: LogPosition, sequence: UInt64) {
+        setHeaderWord(IndexHeader.lastSequence, sequence)
+        setHeaderWord(IndexHeader.covered, position.word)
+    }
+
+    /// Whether inserting `count` more keys would pass the maximum load.
+    func needsRehash(adding count: Int = 1) -> Bool {
+        Double(liveCount + tombstoneCount + count) > Double(capacity) * Self.maximumLoad
+    }
+
+    // MARK: - Slots
+
+    @inline(__always) private func slotWord(_ slot: Int, _ word: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (slots + (slot &* Self.slotSize &+ word &* 8)).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    @inline(__always) func hash(at slot: Int) -> UInt64 {
+        slotWord(slot, 0).pointee.load(ordering: .acquiring).littleEndianValue
+    }
+
+    @inline(__always) func locationWord(at slot: Int) -> UInt64 {
+        slotWord(slot, 1).pointee.load(ordering: .acquiring).littleEndianValue
+    }
+
+    @inline(__always) func firstSlot(for hash: UInt64) -> Int {
+        // Multiply-shift maps the hash onto any capacity without a division.
+        Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(capacity)).high)
+    }
+
+    /// Calls `candidate` with each slot whose hash equals `hash`, in probe order, until it returns
+    /// a value. Returns `nil` at the first empty slot. Bounded by the capacity, so a damaged table
+    /// (no empty slot) ends the probe instead of looping.
+    @inline(__always)
+    func probe<R, E: Error>(hash: UInt64, _ candidate: (_ slot: Int, _ location: UInt64) throws(E) -> R?) throws(E) -> R? {
+        var slot = firstSlot(for: hash)
+        for _ in 0..<capacity {
+            let h = self.hash(at: slot)
+            if h == Self.emptyHash { return nil }
+            if h == hash, let result = try candidate(slot, locationWord(at: slot)) { return result }
+            slot &+= 1
+            if slot == capacity { slot = 0 }
+        }
+        return nil
+    }
+
+    /// Points an existing slot at a newer record.
+    @inline(__always) func update(slot: Int, location: UInt64) {
+        slotWord(slot, 1).pointee.store(location.littleEndian, ordering: .releasing)
+    }
+
+    /// Marks a slot removed.
+    func remove(slot: Int) {
+        slotWord(slot, 0).pointee.store(Self.tombstoneHash.littleEndian, ordering: .releasing)
+        setHeaderWord(IndexHeader.tombstoneCount, UInt64(tombstoneCount + 1))
+        setHeaderWord(IndexHeader.liveCount, UInt64(max(0, liveCount - 1)))
+    }
+
+    /// Adds a key known not to be in the table. The caller has checked ``needsRehash(adding:)``.
+    func insert(hash: UInt64, location: UInt64) {
+        insertSlot(hash: hash, location: location)
+        setHeaderWord(IndexHeader.liveCount, UInt64(liveCount + 1))
+    }
+
+    /// Fills the first free slot of the probe sequence; counts are the caller's business.
+    @discardableResult
+    func insertSlot(hash: UInt64, location: UInt64) -> Int {
+        var slot = firstSlot(for: hash)
+        while self.hash(at: slot) != Self.emptyHash {
+            slot &+= 1
+            if slot == capacity { slot = 0 }
+        }
+        slotWord(slot, 1).pointee.store(location.littleEndian, ordering: .relaxed)
+        slotWord(slot, 0).pointee.store(hash.littleEndian, ordering: .releasing)
+        return slot
+    }
+
+    /// Sets the live and tombstone counters (after a rebuild or a recount).
+    func setCounts(live: Int, tombstones: Int) {
+        setHeaderWord(IndexHeader.liveCount, UInt64(live))
+        setHeaderWord(IndexHeader.tombstoneCount, UInt64(tombstones))
+    }
+
+    /// Counts live and removed slots by scanning the table. After `kill -9` the header counters can
+    /// be off by the one change that was in flight; the slots themselves never are.
+    func recount() -> (live: Int, tombstones: Int) {
+        var live = 0, tombstones = 0
+        for slot in 0..<capacity {
+            switch hash(at: slot) {
+            case Self.emptyHash: break
+            case Self.tombstoneHash: tombstones += 1
+            default: live += 1
+            }
+        }
+        return (live, tombstones)
+    }
+
+    /// Calls `body` with every live slot's hash and location.
+    func forEachLive(_ body: (_ slot: Int, _ hash: UInt64, _ location: UInt64) throws -> Void) rethrows {
+        for slot in 0..<capacity {
+            let h = hash(at: slot)
+            if h > Self.tombstoneHash { try body(slot, h, locationWord(at: slot)) }
+        }
+    }
+}
+
+extension UInt64 {
+    @inline(__always) var littleEndianValue: UInt64 { UInt64(littleEndian: self) }
+}

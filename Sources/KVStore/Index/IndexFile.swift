@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Creating, opening, validating and closing the `index` file (FORMAT.md §4).
+extension HashIndex {
+    /// Creates a new, empty index file at `path` (any existing file is replaced) and maps it.
+    static func create(path: String, capacity: Int, storeID: UInt64, hashSeed: UInt64, generation: UInt64,
+                       bootID: [UInt8]) throws(KVError) -> HashIndex {
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDWR | O_CREAT | O_TRUNC) } catch { throw error.kvError("open", path: path) }
+        let length = fileLength(capacity: capacity)
+        do {
+            // Preallocated, not ftruncate'd: first writes into a sparse mapping cost ~14× more here,
+            // and a hole on a full disk would turn a store into SIGBUS.
+            try Sys.allocate(fd, offset: 0, length: Int64(length))
+        } catch {
+            Sys.close(fd)
+            _ = try? Sys.unlink(path)
+            throw error.kvError("posix_fallocate", path: path)
+        }
+        let file: MappedFile
+        do { file = try MappedFile(fd: fd, path: path, length: length, writable: true) } catch {
+            Sys.close(fd)
+            throw error
+        }
+        let h = file.base
+        magic.withUnsafeBytes { h.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+        h.storeLE(FormatVersion.major, at: IndexHeader.formatMajor)
+        h.storeLE(FormatVersion.minor, at: IndexHeader.formatMinor)
+        h.storeLE(storeID, at: IndexHeader.storeID)
+        h.storeLE(hashSeed, at: IndexHeader.hashSeed)
+        h.storeLE(UInt64(capacity), at: IndexHeader.capacity)
+        h.storeLE(generation, at: IndexHeader.generation)
+        h.storeLE(IndexHeader.stateOpen, at: IndexHeader.state)
+        bootID.withUnsafeBytes { (h + IndexHeader.bootID).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+        return HashIndex(file: file, capacity: capacity)
+    }
+
+    private static var magic: [UInt8] { IndexHeader.magic }
+
+    /// How far an existing index file can be trusted (FORMAT.md §6).
+    enum Trust {
+        /// Closed cleanly: every record up to ``HashIndex/covered`` is in it, nothing else needed.
+        case clean
+        /// Left open by a process of this boot that died: the slots are exactly as it left them
+        /// (they live in the page cache), so replay the log after ``HashIndex/covered``.
+        case sameBoot
+    }
+
+    /// Opens and validates an existing index file. Returns `nil` when it cannot be trusted at all
+    /// (missing, damaged, from another store, or left open before a reboot); the caller rebuilds.
+    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8]) -> (HashIndex, Trust)? {
+        guard let fd = try? Sys.open(path, O_RDWR) else { return nil }
+        guard let size = try? Int(Sys.fileSize(fd)), size >= IndexHeader.pageSize + minimumCapacity * slotSize else {
+            Sys.close(fd); return nil
+        }
+        guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: true) else {
+            Sys.close(fd); return nil
+        }
+        let h = UnsafeRawPointer(file.base)
+        let capacity = Int(h.loadLE(UInt64.self, at: IndexHeader.capacity))
+        guard UnsafeRawBufferPointer(start: h, count: 8).elementsEqual(magic),
+              h.loadLE(UInt16.self, at: IndexHeader.formatMajor) == FormatVersion.major,
+              h.loadLE(UInt64.self, at: IndexHeader.storeID) == storeID,
+              h.loadLE(UInt64.self, at: IndexHeader.hashSeed) == hashSeed,
+              capacity >= minimumCapacity, fileLength(capacity: capacity) == size
+        else { return nil }
+        let index = HashIndex(file: file, capacity: capacity)
+        switch h.loadLE(UInt32.self, at: IndexHeader.state) {
+        case IndexHeader.stateClean:
+            return index.headerChecksum() == h.loadLE(UInt32.self, at: IndexHeader.checksum) ? (index, .clean) : nil
+        case IndexHeader.stateOpen:
+            let written = Array(UnsafeRawBufferPointer(start: h + IndexHeader.bootID, count: 16))
+            let known = written.contains { $0 != 0 }
+            return known && written == bootID ? (index, .sameBoot) : nil
+        default:
+            return nil
+        }
+    }
+
+    private func headerChecksum() -> UInt32 {
+        var header = Array(UnsafeRawBufferPointer(start: file.base, count: IndexHeader.checksummedLength))
+        header.withUnsafeMutableBytes { $0.baseAddress!.storeLE(UInt32(0), at: IndexHeader.checksum) }
+        return CRC32C.checksum(header)
+    }
+
+    /// Marks the index as being written, and makes that durable before any slot changes: otherwise
+    /// a power loss could leave an old "clean" header in front of half-written slots.
+    func markOpen(bootID: [UInt8]) throws(KVError) {
+        let h = file.base
+        bootID.withUnsafeBytes { (h + IndexHeader.bootID).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+        h.storeLE(UInt32(0), at: IndexHeader.checksum)
+        h.storeLE(IndexHeader.stateOpen, at: IndexHeader.state)
+        try file.sync(offset: 0, length: IndexHeader.pageSize)
+    }
+
+    /// Marks the index clean after writing every slot back: the next open will trust it without
+    /// reading the log.
+    func markClean() throws(KVError) {
+        try file.sync()
+        let h = file.base
+        h.storeLE(IndexHeader.stateClean, at: IndexHeader.state)
+        h.storeLE(headerChecksum(), at: IndexHeader.checksum)
+        try file.sync(offset: 0, length: IndexHeader.pageSize)
+    }
+
+    /// Makes the whole index durable (used before it is renamed into place).
+    func syncAll() throws(KVError) { try file.sync() }
+}

@@ -1,0 +1,144 @@
+/// Builds a fresh index from the log when the old one cannot be trusted (FORMAT.md §6).
+///
+/// Sealed segments contribute their hint files (a few bytes per key, read sequentially); segments
+/// without a valid hint are scanned. Keys are compared exactly — a temporary table keeps, per key,
+/// where its bytes are in the hint data — and the newest sequence number wins, so the result does
+/// not depend on the order segments are read in. Only live keys go into the new file: no tombstones.
+struct IndexRebuilder {
+    /// What was found while rebuilding.
+    struct Outcome {
+        var index: HashIndex
+        /// Where the log ends: the end of the last valid record of the last segment.
+        var end: LogPosition
+        var lastSequence: UInt64
+        /// Where a torn tail starts in the last segment, if there is one.
+        var tornTail: Int?
+        /// Damage found in sealed segments (their remaining records are not indexed).
+        var problems: [KVError]
+        var keys: Int
+    }
+
+    let directory: String
+    let storeID: UInt64
+    let hashSeed: UInt64
+    let hasher: KeyHasher
+    let bootID: [UInt8]
+
+    /// One segment's entries, as hint bytes (real or synthesized by scanning).
+    private struct Source {
+        var segmentID: UInt32
+        var hint: HintFile
+    }
+
+    func rebuild(segments: [SegmentFile], path: String, generation: UInt64) throws(KVError) -> Outcome {
+        var sources: [Source] = []
+        var problems: [KVError] = []
+        var tornTail: Int? = nil
+        var end = LogPosition(segmentID: segments.last?.id ?? 1, offset: SegmentHeader.size)
+        for (i, segment) in segments.enumerated() {
+            let isLast = i == segments.count - 1
+            if !isLast, let hint = HintFile.load(directory: directory, segmentID: segment.id, storeID: storeID),
+               (try? segment.size()).map({ hint.dataEnd <= $0 }) == true {
+                sources.append(Source(segmentID: segment.id, hint: hint))
+                continue
+            }
+            let scanned = try scan(segment, isLast: isLast)
+            sources.append(Source(segmentID: segment.id, hint: scanned.hint))
+            if let problem = scanned.problem { problems.append(problem) }
+            if isLast {
+                tornTail = scanned.tornTail
+                end = LogPosition(segmentID: segment.id, offset: scanned.hint.dataEnd)
+            }
+        }
+
+        // The temporary table: open addressing over parallel arrays, twice the entries.
+        let total = sources.reduce(0) { $0 + $1.hint.entries.count }
+        let capacity = max(16, total * 2)
+        var hashes = [UInt64](repeating: 0, count: capacity)
+        var locations = [UInt64](repeating: 0, count: capacity)
+        var sequences = [UInt64](repeating: 0, count: capacity)
+        var keySource = [Int32](repeating: 0, count: capacity)
+        var keyEntry = [Int32](repeating: 0, count: capacity)
+        var removed = [Bool](repeating: false, count: capacity)
+        var lastSequence: UInt64 = 0
+
+        for (s, source) in sources.enumerated() {
+            source.hint.bytes.withUnsafeBytes { bytes in
+                let base = bytes.baseAddress!
+                for (e, entry) in source.hint.entries.enumerated() {
+                    lastSequence = max(lastSequence, entry.sequence)
+                    let key = UnsafeRawBufferPointer(start: base + entry.keyStart, count: entry.keyLength)
+                    let hash = hasher.hash(key)
+                    var slot = Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(capacity)).high)
+                    while hashes[slot] != 0 {
+                        if hashes[slot] == hash {
+                            let other = sources[Int(keySource[slot])].hint
+                            let otherEntry = other.entries[Int(keyEntry[slot])]
+                            let same = other.bytes.withUnsafeBytes { o in
+                                otherEntry.keyLength == key.count
+                                    && memcmp(o.baseAddress! + otherEntry.keyStart, key.baseAddress!, key.count) == 0
+                            }
+                            if same { break }
+                        }
+                        slot += 1
+                        if slot == capacity { slot = 0 }
+                    }
+                    if hashes[slot] != 0 && sequences[slot] > entry.sequence { continue }  // an older record
+                    hashes[slot] = hash
+                    locations[slot] = Location(segmentID: source.segmentID, offset: entry.offset, recordLength: entry.length).word
+                    sequences[slot] = entry.sequence
+                    keySource[slot] = Int32(s)
+                    keyEntry[slot] = Int32(e)
+                    removed[slot] = entry.kind == .delete
+                }
+            }
+        }
+
+        var live = 0
+        for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] { live += 1 }
+        let index = try HashIndex.create(path: path, capacity: HashIndex.capacity(forLiveKeys: live), storeID: storeID,
+                                         hashSeed: hashSeed, generation: generation, bootID: bootID)
+        for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] {
+            index.insertSlot(hash: hashes[slot], location: locations[slot])
+        }
+        index.setCounts(live: live, tombstones: 0)
+        index.setCovered(end, sequence: lastSequence)
+        return Outcome(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, keys: live)
+    }
+
+    /// Scans a segment into hint form. In the last (active) segment an invalid record is a torn tail;
+    /// anywhere else it is corruption, reported, and the rest of that segment is not indexed.
+    private func scan(_ segment: SegmentFile, isLast: Bool) throws(KVError) -> (hint: HintFile, tornTail: Int?, problem: KVError?) {
+        var out = [UInt8](repeating: 0, count: HintFile.headerSize)
+        var entries: [HintFile.Entry] = []
+        var scanner = try SegmentScanner(file: segment)
+        var dataEnd = SegmentHeader.size
+        var tornTail: Int? = nil
+        var problem: KVError? = nil
+        loop: while true {
+            switch try scanner.next() {
+            case .record(let r):
+                let keyStart = out.count + HintFile.entryHeaderSize
+                out += [UInt8](repeating: 0, count: HintFile.entryHeaderSize)
+                out += r.key
+                entries.append(HintFile.Entry(sequence: r.header.sequence, offset: r.offset, length: r.header.length,
+                                              kind: r.header.kind, keyStart: keyStart, keyLength: r.key.count))
+                dataEnd = r.offset + r.header.alignedLength
+            case .end(let offset):
+                dataEnd = offset
+                break loop
+            case .invalid(let offset, let reason):
+                dataEnd = offset
+                if isLast { tornTail = offset } else {
+                    problem = .corruption("\(reason); records after it are not indexed", path: segment.path, offset: Int64(offset))
+                }
+                break loop
+            }
+        }
+        return (HintFile(segmentID: segment.id, dataEnd: dataEnd, bytes: out, entries: entries), tornTail, problem)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,62 @@
+extension Store {
+    /// How values are stored on disk.
+    public enum Compression: Sendable, Hashable {
+        /// Values are stored as given.
+        case none
+        /// Each value is LZ4-compressed on its own, and stored compressed only when that makes it
+        /// smaller. A get still costs one read; decompression happens in memory.
+        case lz4
+    }
+
+    /// When a write that returned is safe from what.
+    ///
+    /// In every mode, a write that returned survives the death of the process (`kill -9`): it is in
+    /// the operating system's page cache the moment it returns. The modes differ in when it also
+    /// survives the loss of power. See <doc:Durability>.
+    public enum Durability: Sendable, Hashable {
+        /// Writes reach the disk when the operating system writes them back, when a segment fills
+        /// up, on ``Store/sync()`` and on ``Store/close()``. The fastest mode.
+        case process
+        /// Every write returns only once it is on disk (`fdatasync`). Concurrent writers share
+        /// one sync (group commit).
+        case sync
+        /// Writes are synced in the background at least every given interval.
+        case periodic(Duration)
+    }
+
+    /// Settings for opening a ``Store``. Every field has a default.
+    ///
+    /// ```swift
+    /// var configuration = Store.Configuration()
+    /// configuration.compression = .lz4
+    /// configuration.durability = .periodic(.milliseconds(100))
+    /// let store = try Store(path: "/var/lib/app/kv", configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// How values are stored. Default: ``Compression/none``. Stores can mix both: each record
+        /// says how it was written.
+        public var compression: Compression = .none
+        /// When writes are made durable. Default: ``Durability/process``.
+        public var durability: Durability = .process
+        /// The size at which the active segment file is sealed and a new one started, in bytes.
+        /// Default: 64 MiB. Between 64 KiB and 2 GiB. A single record larger than this gets a
+        /// segment of its own.
+        public var segmentSize: Int = 64 << 20
+
+        /// Test seams, not public API.
+        var hasher: KeyHasher? = nil
+        var bootID: [UInt8]? = nil
+
+        /// A configuration with every default.
+        public init() {}
+
+        func validate() throws(KVError) {
+            guard segmentSize >= Limits.minimumSegmentSize, segmentSize <= Limits.maximumSegmentSize else {
+                throw KVError(.invalidArgument, "segmentSize must be between \(Limits.minimumSegmentSize) and \(Limits.maximumSegmentSize) bytes")
+            }
+            if case .periodic(let interval) = durability, interval <= .zero {
+                throw KVError(.invalidArgument, "the periodic sync interval must be positive")
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+/// An embedded, crash-safe key-value store in a directory.
+///
+/// Keys and values are bytes. Every write is appended to a log of segment files; a hash index in
+/// a memory-mapped file finds each key's latest record, which is read back with one `pread`.
+///
+/// ```swift
+/// let store = try Store(path: "/tmp/example.kv")
+/// try store.set("hello", forKey: "greeting")
+/// if let value = try store.value(forKey: "greeting") { print(String(decoding: value, as: UTF8.self)) }
+/// try store.close()
+/// ```
+///
+/// `Store` is `Sendable`: share one instance between threads. Any number of threads read while
+/// one writes (writes are serialized); readers never wait for a writer's disk I/O. Only one
+/// process at a time may open a store; another gets a ``KVError/Code/locked`` error.
+///
+/// Every write that returned survives the death of the process. When it also survives the loss
+/// of power depends on ``Configuration/durability``; see <doc:Durability>.
+public final class Store: Sendable {
+    /// The longest key, in bytes: 64 KiB. Keys must be at least 1 byte long.
+    public static let maximumKeyLength = Limits.maximumKeyLength
+    /// The longest value, in bytes: 1 GiB. Values may be empty.
+    public static let maximumValueLength = Limits.maximumValueLength
+
+    let engine: StoreEngine
+
+    /// The directory of the store.
+    public var path: String { engine.directory }
+    /// The configuration the store was opened with.
+    public var configuration: Store.Configuration { engine.configuration }
+    /// What opening the store found and did.
+    public var recoveryReport: RecoveryReport { engine.recovery }
+
+    /// Opens the store in the directory at `path`, creating the directory and an empty store if
+    /// it does not exist.
+    ///
+    /// Opening after a clean ``close()`` reads no segment. After a crash, opening replays only the
+    /// records the index had not yet covered; after a power loss it rebuilds the index from the
+    /// segments (see <doc:Durability>).
+    ///
+    /// - Throws: ``KVError`` with ``KVError/Code/notAStore`` when `path` is a file or a non-empty
+    ///   directory that is not a store, ``KVError/Code/locked`` when another process has it open,
+    ///   ``KVError/Code/incompatibleFormat`` for files of a newer format, ``KVError/Code/io``.
+    public init(path: String, configuration: Configuration = Configuration()) throws {
+        engine = try StoreEngine.open(path: path, configuration: configuration)
+    }
+
+    deinit {
+        try? engine.close()
+    }
+
+    // MARK: - Reading
+
+    /// The value stored for `key`, or `nil` if there is none.
+    ///
+    /// Costs one probe of the index and one `pread`; the record's checksum is verified.
+    /// - Throws: ``KVError`` with ``KVError/Code/corruption`` when the record fails its checksum,
+    ///   ``KVError/Code/closed`` after ``close()``.
+    public func value(forKey key: some Collection<UInt8>) throws -> [UInt8]? {
+        try withKeyBytes(key) { k in try engine.withValue(forKey: k) { Array($0) } }
+    }
+
+    /// Calls `body` with the bytes of the value stored for `key`, without allocating; returns
+    /// `nil` (and does not call `body`) if there is none.
+    ///
+    /// The buffer is valid only during `body`.
+    public func withValue<R>(forKey key: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try withKeyBytes(key) { k in try engine.withValue(forKey: k, body) }
+    }
+
+    /// Whether a value is stored for `key`.
+    public func containsKey(_ key: some Collection<UInt8>) throws -> Bool {
+        try withKeyBytes(key) { k in try engine.contains(k) }
+    }
+
+    // MARK: - Writing
+
+    /// Stores `value` for `key`, replacing any previous value.
+    ///
+    /// Returns once the write is safe from a crash of the process, and, with
+    /// ``Durability/sync``, from a loss of power.
+    /// - Throws: ``KVError`` with ``KVError/Code/invalidArgument`` for an empty or too long key or a
+    ///   too long value (nothing is written), ``KVError/Code/io`` (`ENOSPC` on a full disk).
+    public func set(_ value: some Collection<UInt8>, forKey key: some Collection<UInt8>) throws {
+        try Self.checkValue(value.count)
+        let sequence = try withKeyBytes(key) { k in
+            try withBytes(value) { v in try engine.withWriter { (w) throws(KVError) in try w.set(key: k, value: v) } }
+        }
+        try engine.afterWrite(sequence)
+    }
+
+    /// Removes the value stored for `key`. Returns whether there was one.
+    @discardableResult
+    public func removeValue(forKey key: some Collection<UInt8>) throws -> Bool {
+        let (existed, sequence) = try withKeyBytes(key) { k in try engine.withWriter { (w) throws(KVError) in try w.remove(key: k) } }
+        if existed { try engine.afterWrite(sequence) }
+        return existed
+    }
+
+    /// Applies a batch of sets and removals atomically: after any crash, either all of them are
+    /// in the store or none is.
+    ///
+    /// ```swift
+    /// try store.write { batch in
+    ///     batch.set(newBalance, forKey: "alice")
+    ///     batch.removeValue(forKey: "pending/42")
+    /// }
+    /// ```
+    /// Nothing is written if `body` throws. A batch must fit in one segment file (2 GiB).
+    public func write(_ body: (inout WriteBatch) throws -> Void) throws {
+        var batch = WriteBatch()
+        try body(&batch)
+        if let error = batch.error { throw error }
+        let operations = batch.operations
+        let sequence = try engine.withWriter { (w) throws(KVError) in try w.write(operations) }
+        try engine.afterWrite(sequence)
+    }
+
+    /// Makes every write that returned before this call durable on disk (`fdatasync`).
+    /// - Throws: ``KVError/Code/io`` if the disk reports an error; the store then refuses writes
+    ///   until it is reopened.
+    public func sync() throws {
+        try engine.sync()
+    }
+
+    /// Syncs, marks the index clean (so the next open reads no segment) and releases the store.
+    /// Idempotent; every later call on this instance throws ``KVError/Code/closed``.
+    public func close() throws {
+        try engine.close()
+    }
+
+    // MARK: - Helpers
+
+    static func checkKey(_ count: Int) throws(KVError) {
+        guard count >= 1 else { throw KVError(.invalidArgument, "keys must not be empty") }
+        guard count <= maximumKeyLength else {
+            throw KVError(.invalidArgument, "the key is \(count) bytes long; the limit is \(maximumKeyLength)")
+        }
+    }
+
+    static func checkValue(_ count: Int) throws(KVError) {
+        guard count <= maximumValueLength else {
+            throw KVError(.invalidArgument, "the value is \(count) bytes long; the limit is \(maximumValueLength)")
+        }
+    }
+
+    @inline(__always)
+    func withKeyBytes<R>(_ key: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try Self.checkKey(key.count)
+        return try withBytes(key, body)
+    }
+}
+
+/// Calls `body` with contiguous bytes of `collection`, copying only when it is not contiguous.
+@inline(__always)
+func withBytes<R>(_ collection: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    if let result = try collection.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
+        return result
+    }
+    return try Array(collection).withUnsafeBytes(body)
+}

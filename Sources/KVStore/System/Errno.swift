@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An error number returned by a system call. Internal: the public surface is ``KVError``.
+struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
+    var rawValue: Int32
+    init(_ rawValue: Int32) { self.rawValue = rawValue }
+
+    static var current: Errno { Errno(errno) }
+
+    static let interrupted = Errno(EINTR)
+    static let wouldBlock = Errno(EWOULDBLOCK)
+    static let noSpace = Errno(ENOSPC)
+    static let notFound = Errno(ENOENT)
+    static let exists = Errno(EEXIST)
+    static let ioError = Errno(EIO)
+
+    var description: String { String(cString: strerror(rawValue)) }
+
+    /// Converts to the public error, naming the call and the file.
+    func kvError(_ call: String, path: String?, offset: Int64? = nil) -> KVError {
+        KVError(.io, "\(call) failed: \(description)", path: path, offset: offset, errno: rawValue)
+    }
+}

@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKVSupport
+import Synchronization
+
+/// The names of the system calls the store makes. Fault-injection hooks see these.
+enum SystemCall: String, Sendable, CaseIterable {
+    case open, close, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
+    case mmap, munmap, msync, flock, rename, unlink, mkdir, fstat, readdir, fadvise
+}
+
+/// Every system call the store makes goes through here, so that there is one place that retries
+/// `EINTR`, turns return codes into `Errno`, and lets tests inject faults or observe syncs.
+///
+/// Production cost of the hooks: one relaxed atomic load per call.
+enum Sys {
+    // MARK: - Files
+
+    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
+        try SystemHooks.check(.open, path: path)
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 {
+                SystemHooks.opened(fd, path: path)
+                return fd
+            }
+            if errno != EINTR { throw Errno.current }
+        }
+    }
+
+    /// Closes a descriptor. Errors from `close` are ignored on purpose: the descriptor is gone
+    /// either way (Linux never retries), and durability is decided by the explicit syncs before it.
+    static func close(_ fd: Int32) {
+        SystemHooks.closed(fd)
+        _ = Glibc.close(fd)
+    }
+
+    /// Reads up to `count` bytes at `offset`, retrying short reads until EOF or `count`.
+    static func pread(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ offset: Int64) throws(Errno) -> Int {
+        try SystemHooks.check(.pread, fd: fd)
+        var done = 0
+        while done < count {
+            let n = Glibc.pread(fd, buffer + done, count - done, off_t(offset) + off_t(done))
+            if n > 0 { done += n; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            throw Errno.current
+        }
+        return done
+    }
+
+    /// Writes all of `count` bytes at `offset`.
+    static func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int, _ offset: Int64) throws(Errno) {
+        try SystemHooks.check(.pwrite, fd: fd)
+        var done = 0
+        while done < count {
+            let n = Glibc.pwrite(fd, buffer + done, count - done, off_t(offset) + off_t(done))
+            if n > 0 { done += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            throw n == 0 ? Errno.ioError : Errno.current
+        }
+    }
+
+    static func fdatasync(_ fd: Int32) throws(Errno) {
+        try SystemHooks.check(.fdatasync, fd: fd)
+        // Not retried on failure: after a failed sync the kernel may have dropped the dirty pages,
+        // so a second sync could "succeed" without the data (PostgreSQL's fsyncgate).
+        var result: Int32
+        repeat { result = Glibc.fdatasync(fd) } while result != 0 && errno == EINTR
+        if result != 0 { throw Errno.current }
+        SystemHooks.synced(fd)
+    }
+
+    static func fsync(_ fd: Int32) throws(Errno) {
+        try SystemHooks.check(.fsync, fd: fd)
+        var result: Int32
+        repeat { result = Glibc.fsync(fd) } while result != 0 && errno == EINTR
+        if result != 0 { throw Errno.current }
+        SystemHooks.synced(fd)
+    }
+
+    /// Reserves disk blocks so that later writes (and page faults in a mapping) cannot hit ENOSPC.
+    static func allocate(_ fd: Int32, offset: Int64, length: Int64) throws(Errno) {
+        try SystemHooks.check(.fallocate, fd: fd)
+        var result: Int32
+        repeat { result = posix_fallocate(fd, off_t(offset), off_t(length)) } while result == EINTR
+        if result != 0 { throw Errno(result) }  // posix_fallocate returns the error; it does not set errno
+    }
+
+    /// Makes `[offset, offset+length)` read as zeros. Used to wipe the garbage after a torn tail so
+    /// that no abandoned record can ever be mistaken for a live one.
+    static func zeroRange(_ fd: Int32, offset: Int64, length: Int64) throws(Errno) {
+        guard length > 0 else { return }
+        try SystemHooks.check(.fallocate, fd: fd)
+        if kv_zero_range(fd, offset, length) == 0 { return }
+        // Not every file system supports ZERO_RANGE: write zeros instead.
+        let chunk = 1 << 20
+        let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
+        var at = offset
+        while at < offset + length {
+            let n = Int(min(Int64(chunk), offset + length - at))
+            try pwrite(fd, zeros, n, at)
+            at += Int64(n)
+        }
+    }
+
+    static func truncate(_ fd: Int32, length: Int64) throws(Errno) {
+        try SystemHooks.check(.ftruncate, fd: fd)
+        var result: Int32
+        repeat { result = Glibc.ftruncate(fd, off_t(length)) } while result != 0 && errno == EINTR
+        if result != 0 { throw Errno.current }
+    }
+
+    static func fileSize(_ fd: Int32) throws(Errno) -> Int64 {
+        try SystemHooks.check(.fstat, fd: fd)
+        var st = stat()
+        if Glibc.fstat(fd, &st) != 0 { throw Errno.current }
+        return Int64(st.st_size)
+    }
+
+    /// Blocks allocated on disk, in bytes (what `du` reports).
+    static func allocatedBytes(_ fd: Int32) throws(Errno) -> Int64 {
+        try SystemHooks.check(.fstat, fd: fd)
+        var st = stat()
+        if Glibc.fstat(fd, &st) != 0 { throw Errno.current }
+        return Int64(st.st_blocks) * 512
+    }
+
+    /// Drops the file's clean pages from the page cache (for cold-read measurements).
+    static func evictFromCache(_ fd: Int32) throws(Errno) {
+        try SystemHooks.check(.fadvise, fd: fd)
+        let result = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        if result != 0 { throw Errno(result) }
+    }
+
+    // MARK: - Mappings
+
+    static func map(_ fd: Int32, length: Int, writable: Bool) throws(Errno) -> UnsafeMutableRawPointer {
+        try SystemHooks.check(.mmap, fd: fd)
+        let protection = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
+        guard let pointer = Glibc.mmap(nil, length, protection, MAP_SHARED, fd, 0), pointer != MAP_FAILED else {
+            throw Errno.current
+        }
+        return pointer
+    }
+
+    static func unmap(_ pointer: UnsafeMutableRawPointer, length: Int) {
+        _ = Glibc.munmap(pointer, length)
+    }
+
+    /// Writes a mapped range back to the file and waits for the disk (`msync(MS_SYNC)`).
+    static func syncMapping(_ pointer: UnsafeMutableRawPointer, length: Int, fd: Int32) throws(Errno) {
+        try SystemHooks.check(.msync, fd: fd)
+        if Glibc.msync(pointer, length, MS_SYNC) != 0 { throw Errno.current }
+        SystemHooks.synced(fd)
+    }
+
+    // MARK: - Locks and directories
+
+    /// Takes an exclusive `flock` without waiting. `flock` (not `fcntl`) because POSIX record locks
+    /// vanish when any descriptor of the file is closed anywhere in the process.
+    static func lockExclusive(_ fd: Int32) throws(Errno) {
+        try SystemHooks.check(.flock, fd: fd)
+        var result: Int32
+        repeat { result = kv_flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
+        if result != 0 { throw Errno.current }
+    }
+
+    static func rename(_ from: String, _ to: String) throws(Errno) {
+        try SystemHooks.check(.rename, path: to)
+        if Glibc.rename(from, to) != 0 { throw Errno.current }
+    }
+
+    static func unlink(_ path: String) throws(Errno) {
+        try SystemHooks.check(.unlink, path: path)
+        if Glibc.unlink(path) != 0 { throw Errno.current }
+    }
+
+    static func makeDirectory(_ path: String) throws(Errno) {
+        try SystemHooks.check(.mkdir, path: path)
+        if Glibc.mkdir(path, 0o755) != 0 { throw Errno.current }
+    }
+
+    /// Syncs a directory so that file creations, renames and deletions in it survive power loss.
+    static func syncDirectory(_ path: String) throws(Errno) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd)
+    }
+
+    enum FileKind { case missing, directory, file, other }
+
+    static func kind(of path: String) -> FileKind {
+        switch kv_path_kind(path) {
+        case 0: return .missing
+        case 1: return .directory
+        case 2: return .file
+        default: return .other
+        }
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func listDirectory(_ path: String) throws(Errno) -> [String] {
+        try SystemHooks.check(.readdir, path: path)
+        guard let dir = opendir(path) else { throw Errno.current }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

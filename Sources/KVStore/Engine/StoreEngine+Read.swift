@@ -13,6 +13,9 @@ extension StoreEngine {
         return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
             let location = Location(word: word)
             guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            guard location.readLength <= Limits.maximumRecordLength + 8 else {
+                throw KVError.corruption("the index holds an impossible record length", path: file.path, offset: Int64(location.offset))
+            }
             return try ScratchBuffer.with(location.readLength) { (buffer) throws -> R?? in
                 let n = try file.read(into: buffer, count: location.readLength, at: location.offset)
                 let header = try Self.validRecord(buffer, n, file: file, offset: location.offset)

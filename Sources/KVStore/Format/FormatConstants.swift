@@ -25,7 +25,9 @@ enum FileNames {
         guard name.hasSuffix(suffix) else { return nil }
         let stem = name.dropLast(suffix.count)
         guard stem.count == 8, stem.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return UInt32(stem)
+        // Larger numbers cannot be addressed by the index: not one of ours.
+        guard let id = UInt32(stem), id >= 1, id <= Limits.maximumSegmentID else { return nil }
+        return id
     }
 
     private static func digits(_ id: UInt32) -> String {
@@ -43,4 +45,6 @@ enum Limits {
     /// Record offsets must fit the index's 28-bit offset field (in 8-byte units).
     static let maximumSegmentSize = 1 << 31
     static let minimumSegmentSize = 64 * 1024
+    /// The longest record: header, longest key, longest value.
+    static let maximumRecordLength = 32 + maximumKeyLength + maximumValueLength
 }

@@ -54,8 +54,9 @@ final class HashIndex: @unchecked Sendable {
         (header + offset).assumingMemoryBound(to: Atomic<UInt64>.self).pointee.store(value.littleEndian, ordering: .releasing)
     }
 
-    var liveCount: Int { Int(headerWord(IndexHeader.liveCount)) }
-    var tombstoneCount: Int { Int(headerWord(IndexHeader.tombstoneCount)) }
+    // Clamped: these come from a file and must never trap, whatever they hold.
+    var liveCount: Int { Int(min(headerWord(IndexHeader.liveCount), UInt64(capacity))) }
+    var tombstoneCount: Int { Int(min(headerWord(IndexHeader.tombstoneCount), UInt64(capacity))) }
     var covered: LogPosition { LogPosition(word: headerWord(IndexHeader.covered)) }
     var lastSequence: UInt64 { headerWord(IndexHeader.lastSequence) }
     var generation: UInt64 { headerWord(IndexHeader.generation) }

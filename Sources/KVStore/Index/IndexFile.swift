@@ -59,7 +59,9 @@ extension HashIndex {
             Sys.close(fd); return nil
         }
         let h = UnsafeRawPointer(file.base)
-        let capacity = Int(h.loadLE(UInt64.self, at: IndexHeader.capacity))
+        // Bytes from disk never trap: a huge capacity must not overflow the size check below.
+        let rawCapacity = h.loadLE(UInt64.self, at: IndexHeader.capacity)
+        let capacity = rawCapacity <= UInt64(size / slotSize) ? Int(rawCapacity) : 0
         guard UnsafeRawBufferPointer(start: h, count: 8).elementsEqual(magic),
               h.loadLE(UInt16.self, at: IndexHeader.formatMajor) == FormatVersion.major,
               h.loadLE(UInt64.self, at: IndexHeader.storeID) == storeID,

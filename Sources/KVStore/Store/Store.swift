@@ -56,21 +56,28 @@ public final class Store: Sendable {
     /// Costs one probe of the index and one `pread`; the record's checksum is verified.
     /// - Throws: ``KVError`` with ``KVError/Code/corruption`` when the record fails its checksum,
     ///   ``KVError/Code/closed`` after ``close()``.
+    @inlinable
     public func value(forKey key: some Collection<UInt8>) throws -> [UInt8]? {
-        try withKeyBytes(key) { k in try engine.withValue(forKey: k) { Array($0) } }
+        try withValue(forKey: key) { Array($0) }
     }
 
     /// Calls `body` with the bytes of the value stored for `key`, without allocating; returns
     /// `nil` (and does not call `body`) if there is none.
     ///
     /// The buffer is valid only during `body`.
+    @inlinable
     public func withValue<R>(forKey key: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
-        try withKeyBytes(key) { k in try engine.withValue(forKey: k, body) }
+        // The generic parts stay in the caller's module (specialized there); the store's own code
+        // is reached through non-generic entry points taking raw bytes.
+        var result: R? = nil
+        try withContiguousBytes(key) { k in try _withValue(key: k) { result = try body($0) } }
+        return result
     }
 
     /// Whether a value is stored for `key`.
+    @inlinable
     public func containsKey(_ key: some Collection<UInt8>) throws -> Bool {
-        try withKeyBytes(key) { k in try engine.contains(k) }
+        try withContiguousBytes(key) { try _containsKey($0) }
     }
 
     // MARK: - Writing
@@ -81,20 +88,15 @@ public final class Store: Sendable {
     /// ``Durability/sync``, from a loss of power.
     /// - Throws: ``KVError`` with ``KVError/Code/invalidArgument`` for an empty or too long key or a
     ///   too long value (nothing is written), ``KVError/Code/io`` (`ENOSPC` on a full disk).
+    @inlinable
     public func set(_ value: some Collection<UInt8>, forKey key: some Collection<UInt8>) throws {
-        try Self.checkValue(value.count)
-        let sequence = try withKeyBytes(key) { k in
-            try withBytes(value) { v in try engine.withWriter { (w) throws(KVError) in try w.set(key: k, value: v) } }
-        }
-        try engine.afterWrite(sequence)
+        try withContiguousBytes(key) { k in try withContiguousBytes(value) { v in try _set(key: k, value: v) } }
     }
 
     /// Removes the value stored for `key`. Returns whether there was one.
-    @discardableResult
+    @inlinable @discardableResult
     public func removeValue(forKey key: some Collection<UInt8>) throws -> Bool {
-        let (existed, sequence) = try withKeyBytes(key) { k in try engine.withWriter { (w) throws(KVError) in try w.remove(key: k) } }
-        if existed { try engine.afterWrite(sequence) }
-        return existed
+        try withContiguousBytes(key) { try _removeValue(key: $0) }
     }
 
     /// Applies a batch of sets and removals atomically: after any crash, either all of them are
@@ -129,6 +131,36 @@ public final class Store: Sendable {
         try engine.close()
     }
 
+    // MARK: - Non-generic entry points
+
+    @usableFromInline
+    func _withValue(key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try Self.checkKey(key.count)
+        _ = try engine.withValue(forKey: key, body)
+    }
+
+    @usableFromInline
+    func _containsKey(_ key: UnsafeRawBufferPointer) throws -> Bool {
+        try Self.checkKey(key.count)
+        return try engine.contains(key)
+    }
+
+    @usableFromInline
+    func _set(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+        try Self.checkKey(key.count)
+        try Self.checkValue(value.count)
+        let sequence = try engine.withWriter { (w) throws(KVError) in try w.set(key: key, value: value) }
+        try engine.afterWrite(sequence)
+    }
+
+    @usableFromInline
+    func _removeValue(key: UnsafeRawBufferPointer) throws -> Bool {
+        try Self.checkKey(key.count)
+        let (existed, sequence) = try engine.withWriter { (w) throws(KVError) in try w.remove(key: key) }
+        if existed { try engine.afterWrite(sequence) }
+        return existed
+    }
+
     // MARK: - Helpers
 
     static func checkKey(_ count: Int) throws(KVError) {
@@ -144,16 +176,11 @@ public final class Store: Sendable {
         }
     }
 
-    @inline(__always)
-    func withKeyBytes<R>(_ key: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        try Self.checkKey(key.count)
-        return try withBytes(key, body)
-    }
 }
 
 /// Calls `body` with contiguous bytes of `collection`, copying only when it is not contiguous.
-@inline(__always)
-func withBytes<R>(_ collection: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+@inlinable
+func withContiguousBytes<R>(_ collection: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
     if let result = try collection.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
         return result
     }

@@ -1,1 +1,210 @@
-print("placeholder")
+// kvstore-crash-child STORE_DIR ORACLE_FILE SEED [KEYS]
+//
+// The writer that the kill -9 crash test (Tests/KVStoreTests/Crash) kills at random moments. It opens
+// the store and writes random puts, removals and batches over a bounded key space forever. Around every
+// operation it appends a line to ORACLE_FILE with a plain, unbuffered write(2), which survives the
+// death of the process:
+//
+//   S <seed> <indexTrust>                       the store is open
+//   K <key index> <key hex>                     the bytes of a key, before its first use in this run
+//   B <n> P <key index> <length> <fnv1a64 hex>  operation n, a put, is about to start
+//   B <n> R <key index>                         a removal
+//   B <n> W <count> (P <key index> <length> <fnv> | R <key index>)…   a batch, its members in order
+//   B <n> Y                                     a sync
+//   D <n> [existed]                             operation n returned (removals: 1 if the key existed)
+//
+// Values are self-describing ("v <seed> <n> <member>;" then filler), so any value read back can be
+// traced to the operation that wrote it; the oracle carries each value's length and FNV-1a hash.
+// The key space is fixed by KEYS (default 1000), so successive children on one store overwrite
+// each other's keys.
+
+import KVStore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func fail(_ message: String) -> Never {
+    var text = "kvstore-crash-child: \(message)\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// 64-bit FNV-1a; the test computes the same over what it reads back.
+func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    bytes.withUnsafeBufferPointer { buffer in
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in buffer { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+}
+
+/// Key `i`: a few one-byte keys, mostly 2 to 64 bytes, and about one in 200 of 1 to 4 KiB. The part
+/// before the first "." is unique, so distinct indices give distinct keys.
+func makeKey(_ i: Int) -> [UInt8] {
+    if i < 6 { return [0xF0 + UInt8(i)] }
+    var key = Array("k\(i).".utf8)
+    let target = i % 211 == 7 ? 1024 + (i &* 131) % 3072 : 2 + (i &* 2_654_435_761) % 63
+    var c = UInt8(ascii: "a") + UInt8(i % 26)
+    while key.count < target {
+        key.append(c)
+        c = c == UInt8(ascii: "z") ? UInt8(ascii: "a") : c + 1
+    }
+    return key
+}
+
+struct CrashChild {
+    let seed: UInt64
+    let oracle: Int32
+    let store: Store
+    var rng: SplitMix64
+    var keys: [[UInt8]?]
+
+    /// Appends one line to the oracle with write(2): no user-space buffer that a kill could lose.
+    func record(_ line: String) {
+        var line = line + "\n"
+        line.withUTF8 { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = write(oracle, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    fail("writing the oracle failed: errno \(errno)")
+                }
+                done += n
+            }
+        }
+    }
+
+    /// A key index, announcing the key's bytes in the oracle on its first use in this run.
+    mutating func randomKey() -> Int {
+        let i = Int(rng.next() % UInt64(keys.count))
+        if keys[i] == nil {
+            let key = makeKey(i)
+            keys[i] = key
+            record("K \(i) \(hex(key))")
+        }
+        return i
+    }
+
+    /// A value of 0 bytes to 32 KiB (one in a thousand 100 to 300 KiB), half of them compressible.
+    mutating func makeValue(_ n: UInt64, _ member: Int) -> [UInt8] {
+        let r = rng.next() % 10_000
+        let length: Int
+        switch r {
+        case ..<1_000: length = Int(rng.next() % 24)
+        case ..<7_000: length = 24 + Int(rng.next() % 577)
+        case ..<9_500: length = 601 + Int(rng.next() % 3_496)
+        case ..<9_990: length = 4_097 + Int(rng.next() % 28_672)
+        default: length = (100 << 10) + Int(rng.next() % (200 << 10))
+        }
+        var value = Array("v \(seed) \(n) \(member);".utf8)
+        if rng.next() % 2 == 0 {
+            while value.count < length { value += value }
+        } else {
+            value.reserveCapacity(length + 8)
+            while value.count < length {
+                withUnsafeBytes(of: rng.next()) { value.append(contentsOf: $0) }
+            }
+        }
+        return Array(value.prefix(length))
+    }
+
+    func describe(_ value: [UInt8]) -> String { "\(value.count) \(String(fnv1a64(value), radix: 16))" }
+
+    /// Writes until killed.
+    mutating func run() -> Never {
+        record("S \(seed) \(store.recoveryReport.indexTrust)")
+        var n: UInt64 = 0
+        do {
+            while true {
+                n += 1
+                switch rng.next() % 1_000 {
+                case ..<600:
+                    let k = randomKey()
+                    let value = makeValue(n, 0)
+                    record("B \(n) P \(k) \(describe(value))")
+                    try store.set(value, forKey: keys[k]!)
+                    record("D \(n)")
+                case ..<800:
+                    let k = randomKey()
+                    record("B \(n) R \(k)")
+                    let existed = try store.removeValue(forKey: keys[k]!)
+                    record("D \(n) \(existed ? 1 : 0)")
+                case ..<997:
+                    var members: [(key: Int, value: [UInt8]?)] = []
+                    for m in 0..<(1 + Int(rng.next() % 10)) {
+                        // Sometimes the same key twice in one batch.
+                        let k = !members.isEmpty && rng.next() % 6 == 0 ? members[Int(rng.next() % UInt64(members.count))].key : randomKey()
+                        members.append((k, rng.next() % 3 == 0 ? nil : makeValue(n, m)))
+                    }
+                    var line = "B \(n) W \(members.count)"
+                    for member in members {
+                        line += member.value.map { " P \(member.key) \(describe($0))" } ?? " R \(member.key)"
+                    }
+                    record(line)
+                    let keys = self.keys
+                    try store.write { batch in
+                        for member in members {
+                            if let value = member.value { batch.set(value, forKey: keys[member.key]!) } else { batch.removeValue(forKey: keys[member.key]!) }
+                        }
+                    }
+                    record("D \(n)")
+                default:
+                    record("B \(n) Y")
+                    try store.sync()
+                    record("D \(n)")
+                }
+            }
+        } catch {
+            fail("operation \(n) failed: \(error)")
+        }
+    }
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 4 || arguments.count == 5, let seed = UInt64(arguments[3]) else {
+    fail("usage: kvstore-crash-child STORE_DIR ORACLE_FILE SEED [KEYS]")
+}
+let keyCount = arguments.count == 5 ? Int(arguments[4]) ?? 0 : 1000
+guard keyCount > 0 else { fail("KEYS must be a positive number") }
+let oracle = open(arguments[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+guard oracle >= 0 else { fail("cannot open the oracle file: errno \(errno)") }
+
+var configuration = Store.Configuration()
+configuration.compression = seed & 1 == 0 ? .none : .lz4
+configuration.segmentSize = (seed >> 1) & 1 == 0 ? 256 << 10 : 64 << 10
+configuration.durability = .process
+
+let store: Store
+do {
+    store = try Store(path: arguments[1], configuration: configuration)
+} catch {
+    fail("opening the store failed: \(error)")
+}
+var child = CrashChild(seed: seed, oracle: oracle, store: store, rng: SplitMix64(state: seed),
+                       keys: [[UInt8]?](repeating: nil, count: keyCount))
+child.run()

@@ -151,19 +151,26 @@ struct HintFile {
     }
 }
 
-/// Reads a small file whole.
+/// Reads a small file whole, until end of file: files under /proc report a size of zero.
 func readWholeFile(_ path: String) throws(KVError) -> [UInt8] {
     let fd: Int32
     do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
     defer { Sys.close(fd) }
-    let size: Int
-    do { size = Int(try Sys.fileSize(fd)) } catch { throw error.kvError("fstat", path: path) }
+    var size = 4096
+    if let known = try? Int(Sys.fileSize(fd)), known > 0 { size = known + 1 }
     var bytes = [UInt8](repeating: 0, count: size)
-    let n = try bytes.withMutableBytes { raw throws(KVError) -> Int in
-        guard size > 0 else { return 0 }
-        do throws(Errno) { return try Sys.pread(fd, raw.baseAddress!, size, 0) } catch { throw error.kvError("pread", path: path) }
+    var count = 0
+    while true {
+        let n = try bytes.withMutableBytes { (raw) throws(KVError) -> Int in
+            do throws(Errno) { return try Sys.pread(fd, raw.baseAddress! + count, raw.count - count, Int64(count)) } catch {
+                throw error.kvError("pread", path: path)
+            }
+        }
+        count += n
+        if count < bytes.count { break }
+        bytes += [UInt8](repeating: 0, count: bytes.count)
     }
-    return Array(bytes.prefix(n))
+    return Array(bytes.prefix(count))
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new file, complete.

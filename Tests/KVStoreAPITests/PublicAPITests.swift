@@ -110,4 +110,21 @@ struct PublicAPITests {
             #expect { try store.set("v", forKey: "a") } throws: { ($0 as? KVError)?.code == .closed }
         }
     }
+
+    @Test func withValueBodyMayReadAndWriteTheStoreAgain() throws {
+        try withTemporaryDirectory { dir in
+            let store = try Store(path: dir)
+            let a = [UInt8](repeating: 1, count: 300), b = [UInt8](repeating: 2, count: 300)
+            try store.set(a, forKey: "a")
+            try store.set(b, forKey: "b")
+            let outer = try store.withValue(forKey: "a") { bytesA -> [UInt8] in
+                // Reading and writing inside the body must not overwrite the bytes being looked at.
+                #expect(try store.value(forKey: "b") == b)
+                try store.set([UInt8](repeating: 3, count: 300), forKey: "c")
+                return Array(bytesA)
+            }
+            #expect(outer == a)
+            try store.close()
+        }
+    }
 }

@@ -10,6 +10,9 @@ final class ScratchBuffer {
 
     private(set) var pointer: UnsafeMutableRawPointer
     private(set) var capacity: Int
+    /// Set while a caller holds the buffer: a `withValue` body that reads or writes the store
+    /// again must not get (and overwrite) the bytes it is looking at.
+    private var inUse = false
 
     private init(capacity: Int) {
         self.capacity = capacity
@@ -33,9 +36,7 @@ final class ScratchBuffer {
     @inline(__always)
     static func with<R, E: Error>(_ count: Int, slot: Int = 0, _ body: (UnsafeMutableRawPointer) throws(E) -> R) throws(E) -> R {
         if count > cachedLimit {
-            let temporary = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
-            defer { temporary.deallocate() }
-            return try body(temporary)
+            return try withTemporary(count, body)
         }
         let key = slot == 0 ? keys.0 : keys.1
         let buffer: ScratchBuffer
@@ -45,11 +46,20 @@ final class ScratchBuffer {
             buffer = ScratchBuffer(capacity: max(4096, count))
             pthread_setspecific(key, Unmanaged.passRetained(buffer).toOpaque())
         }
+        if buffer.inUse { return try withTemporary(count, body) }
         if buffer.capacity < count {
             buffer.pointer.deallocate()
             buffer.capacity = max(count, buffer.capacity * 2)
             buffer.pointer = .allocate(byteCount: buffer.capacity, alignment: 16)
         }
+        buffer.inUse = true
+        defer { buffer.inUse = false }
         return try body(buffer.pointer)
+    }
+
+    private static func withTemporary<R, E: Error>(_ count: Int, _ body: (UnsafeMutableRawPointer) throws(E) -> R) throws(E) -> R {
+        let temporary = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        defer { temporary.deallocate() }
+        return try body(temporary)
     }
 }

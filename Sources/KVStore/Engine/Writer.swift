@@ -217,7 +217,10 @@ final class Writer: @unchecked Sendable {
     /// The offset where a record of `length` bytes goes, rolling to a new segment if needed.
     private func room(for length: Int) throws(KVError) -> Int {
         try coordinator.checkFailure()
-        if active.reserve(length) == nil { try roll(toFit: length) }
+        if active.reserve(length) == nil {
+            try roll(toFit: length)
+            _ = active.reserve(length)
+        }
         return active.end
     }
 

@@ -20,7 +20,7 @@ extension HashIndex {
             throw error.kvError("posix_fallocate", path: path)
         }
         let file: MappedFile
-        do { file = try MappedFile(fd: fd, path: path, length: length, writable: true) } catch {
+        do { file = try MappedFile(fd: fd, path: path, length: length, writable: true, ownsDescriptor: true) } catch {
             Sys.close(fd)
             throw error
         }
@@ -55,7 +55,7 @@ extension HashIndex {
         guard let size = try? Int(Sys.fileSize(fd)), size >= IndexHeader.pageSize + minimumCapacity * slotSize else {
             Sys.close(fd); return nil
         }
-        guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: true) else {
+        guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: true, ownsDescriptor: true) else {
             Sys.close(fd); return nil
         }
         let h = UnsafeRawPointer(file.base)

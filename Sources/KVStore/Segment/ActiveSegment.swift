@@ -19,6 +19,9 @@ final class ActiveSegment {
     let capacity: Int
     /// Where the next record goes; always a multiple of 8.
     private(set) var end: Int
+    /// Pages below this offset have been faulted in for writing.
+    private var populatedEnd = 0
+    private static let populateChunk = 1 << 20
 
     var id: UInt32 { file.id }
     var remaining: Int { capacity - end }
@@ -66,7 +69,16 @@ final class ActiveSegment {
 
     /// The address where a record of `length` bytes would be written, or `nil` if it does not fit.
     @inline(__always) func reserve(_ length: Int) -> UnsafeMutableRawPointer? {
-        alignedTo8(length) <= capacity - end ? mapping.base + end : nil
+        guard alignedTo8(length) <= capacity - end else { return nil }
+        if end + length > populatedEnd { populate(through: end + length) }
+        return mapping.base + end
+    }
+
+    private func populate(through offset: Int) {
+        let start = populatedEnd & ~4095
+        let stop = min(capacity, max(offset, populatedEnd + Self.populateChunk))
+        Sys.populateForWriting(mapping.base + start, length: stop - start)
+        populatedEnd = stop
     }
 
     /// Makes the record at `offset` visible: one aligned 8-byte store of its commit word. Before

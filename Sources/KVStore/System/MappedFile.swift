@@ -15,8 +15,11 @@ final class MappedFile: @unchecked Sendable {
     let length: Int
     let fd: Int32
     let path: String
+    /// Whether the descriptor is closed with the mapping (the index), or belongs to someone else
+    /// (the active segment's descriptor belongs to its ``SegmentFile``).
+    private let ownsDescriptor: Bool
 
-    init(fd: Int32, path: String, length: Int, writable: Bool) throws(KVError) {
+    init(fd: Int32, path: String, length: Int, writable: Bool, ownsDescriptor: Bool = false) throws(KVError) {
         do {
             base = try Sys.map(fd, length: length, writable: writable)
         } catch {
@@ -25,6 +28,7 @@ final class MappedFile: @unchecked Sendable {
         self.length = length
         self.fd = fd
         self.path = path
+        self.ownsDescriptor = ownsDescriptor
     }
 
     /// Writes the given range back and waits for the disk.
@@ -41,5 +45,6 @@ final class MappedFile: @unchecked Sendable {
 
     deinit {
         Sys.unmap(base, length: length)
+        if ownsDescriptor { Sys.close(fd) }
     }
 }

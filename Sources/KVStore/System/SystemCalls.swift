@@ -147,6 +147,14 @@ enum Sys {
         return pointer
     }
 
+    /// Faults a mapped range in for writing ahead of use (`MADV_POPULATE_WRITE`, Linux 5.14+).
+    /// One call per megabyte instead of a read fault and a write fault per page on first touch.
+    /// Best effort: older kernels answer EINVAL and the pages fault in one by one as before.
+    static func populateForWriting(_ pointer: UnsafeMutableRawPointer, length: Int) {
+        let MADV_POPULATE_WRITE: Int32 = 23
+        _ = Glibc.madvise(pointer, length, MADV_POPULATE_WRITE)
+    }
+
     static func unmap(_ pointer: UnsafeMutableRawPointer, length: Int) {
         _ = Glibc.munmap(pointer, length)
     }

@@ -28,8 +28,9 @@ final class SyncCoordinator: @unchecked Sendable {
     private var directoryDirty = false
     private var failure: KVError?
     private let failed = Atomic<Bool>(false)
-    /// How many `fdatasync` rounds ran and how many writes they covered (for statistics).
-    private(set) var syncRounds = 0
+    /// How many sync rounds ran since the store was opened (for statistics: writes per sync).
+    private let rounds = Atomic<Int>(0)
+    var syncRounds: Int { rounds.load(ordering: .relaxed) }
 
     init(directory: String, durableSequence: UInt64) {
         self.directory = directory
@@ -101,7 +102,7 @@ final class SyncCoordinator: @unchecked Sendable {
             }
             pthread_mutex_lock(mutex)
             syncing = false
-            syncRounds += 1
+            rounds.add(1, ordering: .relaxed)
             if let error {
                 failure = error
                 failed.store(true, ordering: .relaxed)

@@ -19,6 +19,9 @@ extension Store {
         public var indexBytes: Int64
         /// Index bytes per live key.
         public var indexBytesPerKey: Double
+        /// Sync rounds (`fdatasync` of the files with new writes) since the store was opened. With
+        /// ``Durability/sync`` and several writing threads, fewer rounds than writes shows group commit.
+        public var syncs: Int
     }
 
     /// Counts the store's keys and bytes. Walks the whole index: O(number of keys).
@@ -51,7 +54,8 @@ extension Store {
                 liveBytes: min(liveBytes, dataBytes), deadBytes: max(0, dataBytes - liveBytes), diskBytes: diskBytes,
                 indexCapacity: view.index.capacity,
                 indexLoad: Double(keys + view.index.tombstoneCount) / Double(view.index.capacity),
-                indexBytes: indexBytes, indexBytesPerKey: keys > 0 ? Double(indexBytes) / Double(keys) : 0)
+                indexBytes: indexBytes, indexBytesPerKey: keys > 0 ? Double(indexBytes) / Double(keys) : 0,
+                syncs: engine.coordinator.syncRounds)
         }
     }
 }

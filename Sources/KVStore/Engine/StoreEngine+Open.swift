@@ -75,19 +75,27 @@ extension StoreEngine {
         // the process died: it holds no record and is removed.
         let ids = names.compactMap { FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }.sorted()
         var files: [SegmentFile] = []
+        var newestOnDisk = ids.last
         for (i, id) in ids.enumerated() {
             let isLast = i == ids.count - 1
             do {
-                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, writable: isLast))
+                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, writable: false))
             } catch let error where error.code == .corruption {
                 let path = directory + "/" + FileNames.segment(id)
                 if isLast && headerIsUnwritten(path) {
                     _ = try? Sys.unlink(path)
                     report.removedEmptySegment = true
+                    newestOnDisk = i > 0 ? ids[i - 1] : nil
                 } else {
                     report.problems.append(error)
                 }
             }
+        }
+        // Only the newest segment on disk can be continued. If it is damaged, the store continues
+        // in a new segment after it and the damaged one stays as it is, reported.
+        let canContinueLast = files.last != nil && files.last?.id == newestOnDisk
+        if canContinueLast, let last = files.last {
+            files[files.count - 1] = try SegmentFile.open(directory: directory, id: last.id, storeID: storeID, writable: true)
         }
         let nextSegmentID = (ids.last ?? 0) + 1
 
@@ -129,7 +137,7 @@ extension StoreEngine {
         // crash left past that point wiped, so that no abandoned bytes can ever pass for a record.
         let coordinator = SyncCoordinator(directory: directory, durableSequence: 0)
         let active: ActiveSegment
-        if let last = files.last, last.id == end.segmentID {
+        if canContinueLast, let last = files.last, last.id == end.segmentID {
             let size = try last.size()
             if let torn = tornTail ?? (size > end.offset ? end.offset : nil) {
                 do { try Sys.zeroRange(last.fd, offset: Int64(torn), length: Int64(size - torn)) } catch {

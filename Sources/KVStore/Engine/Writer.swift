@@ -129,8 +129,9 @@ final class Writer: @unchecked Sendable {
         let inserts = applied.count
         if index.needsRehash(adding: inserts) { try rehash(adding: inserts) }
         active.publish(commitWord: batchHeader.commitWord(checksum: batchHeader.checksum(recordAt: base + start)), at: start)
-        // Advance first: a key set twice in one batch must find its first member when applying the second.
-        active.advance(by: total)
+        // Advance first: a key set twice in one batch must find its first member when applying the
+        // second. By what was written: compressed members are shorter than `total` reserved.
+        active.advance(by: offset - start)
         for op in applied {
             let key = UnsafeRawBufferPointer(start: base + op.key.lowerBound, count: op.key.count)
             let slot = try findSlot(hash: op.hash, key: key)

@@ -208,7 +208,7 @@ extension StoreEngine {
                 return Replay(index: index, end: covered, lastSequence: index.lastSequence, tornTail: nil, problems: [], records: 0)
             }
             guard covered.offset < size else { return nil }
-        } else {
+        } else if !index.settlePendingChange() {
             let (live, tombstones) = index.recount()
             index.setCounts(live: live, tombstones: tombstones)
         }

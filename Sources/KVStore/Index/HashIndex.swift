@@ -116,28 +116,74 @@ final class HashIndex: @unchecked Sendable {
 
     /// Marks a slot removed.
     func remove(slot: Int) {
+        let live = liveCount, tombstones = tombstoneCount
+        beginChange(kind: 2, slot: slot, live: live, tombstones: tombstones)
         slotWord(slot, 0).pointee.store(Self.tombstoneHash.littleEndian, ordering: .releasing)
-        setHeaderWord(IndexHeader.tombstoneCount, UInt64(tombstoneCount + 1))
-        setHeaderWord(IndexHeader.liveCount, UInt64(max(0, liveCount - 1)))
+        setCounts(live: max(0, live - 1), tombstones: tombstones + 1)
+        setHeaderWord(IndexHeader.pendingChange, 0)
     }
 
     /// Adds a key known not to be in the table. The caller has checked ``needsRehash(adding:)``.
     func insert(hash: UInt64, location: UInt64) {
-        insertSlot(hash: hash, location: location)
-        setHeaderWord(IndexHeader.liveCount, UInt64(liveCount + 1))
+        let live = liveCount, tombstones = tombstoneCount
+        let slot = freeSlot(for: hash)
+        beginChange(kind: 1, slot: slot, live: live, tombstones: tombstones)
+        fill(slot, hash: hash, location: location)
+        setCounts(live: live + 1, tombstones: tombstones)
+        setHeaderWord(IndexHeader.pendingChange, 0)
+    }
+
+    // A slot change and the counters cannot be stored at once, so the header first records the
+    // change and the counters before it (FORMAT.md §4.1). After `kill -9`, ``settlePendingChange()``
+    // reads the slot to see whether the change happened and sets the counters to match, so the
+    // counts are exact without scanning the table.
+    private func beginChange(kind: UInt64, slot: Int, live: Int, tombstones: Int) {
+        setHeaderWord(IndexHeader.pendingLive, UInt64(live))
+        setHeaderWord(IndexHeader.pendingTombstones, UInt64(tombstones))
+        setHeaderWord(IndexHeader.pendingChange, kind << 62 | UInt64(slot))
+    }
+
+    /// Finishes the counters of a change a crash interrupted. Returns `false` if the header
+    /// describes an impossible change (then the caller recounts).
+    func settlePendingChange() -> Bool {
+        let pending = headerWord(IndexHeader.pendingChange)
+        guard pending != 0 else { return true }
+        let kind = pending >> 62
+        let slot = Int(pending & ((1 << 62) - 1))
+        guard slot < capacity, kind == 1 || kind == 2 else { return false }
+        let live = Int(min(headerWord(IndexHeader.pendingLive), UInt64(capacity)))
+        let tombstones = Int(min(headerWord(IndexHeader.pendingTombstones), UInt64(capacity)))
+        let h = hash(at: slot)
+        if kind == 1 {
+            setCounts(live: h > Self.tombstoneHash ? live + 1 : live, tombstones: tombstones)
+        } else {
+            setCounts(live: h == Self.tombstoneHash ? max(0, live - 1) : live,
+                      tombstones: h == Self.tombstoneHash ? tombstones + 1 : tombstones)
+        }
+        setHeaderWord(IndexHeader.pendingChange, 0)
+        return true
     }
 
     /// Fills the first free slot of the probe sequence; counts are the caller's business.
-    @discardableResult
-    func insertSlot(hash: UInt64, location: UInt64) -> Int {
+    func insertSlot(hash: UInt64, location: UInt64) {
+        fill(freeSlot(for: hash), hash: hash, location: location)
+    }
+
+    /// The first empty slot of `hash`'s probe sequence. The caller keeps the load under
+    /// ``maximumLoad``, so there is one.
+    @inline(__always) private func freeSlot(for hash: UInt64) -> Int {
         var slot = firstSlot(for: hash)
         while self.hash(at: slot) != Self.emptyHash {
             slot &+= 1
             if slot == capacity { slot = 0 }
         }
+        return slot
+    }
+
+    /// Publishes a slot: location first, then the hash that makes it visible.
+    @inline(__always) private func fill(_ slot: Int, hash: UInt64, location: UInt64) {
         slotWord(slot, 1).pointee.store(location.littleEndian, ordering: .relaxed)
         slotWord(slot, 0).pointee.store(hash.littleEndian, ordering: .releasing)
-        return slot
     }
 
     /// Sets the live and tombstone counters (after a rebuild or a recount).

@@ -20,7 +20,9 @@
 ///  72    16  bootID         the boot during which the header was last written
 ///  88     8  covered        segmentID << 32 | byte offset: every record before it is in the slots
 ///  96     8  lastSequence   the highest sequence number covered
-/// 104    24  reserved       zero
+/// 104     8  pendingChange  0, or the slot change in flight: kind << 62 | slot (kind 1 insert, 2 remove)
+/// 112     8  pendingLive    liveCount before that change
+/// 120     8  pendingTombs   tombstoneCount before that change
 /// ```
 /// The header occupies the first 4096-byte page; slots start at byte 4096.
 enum IndexHeader {
@@ -41,6 +43,9 @@ enum IndexHeader {
     static let bootID = 72
     static let covered = 88
     static let lastSequence = 96
+    static let pendingChange = 104
+    static let pendingLive = 112
+    static let pendingTombstones = 120
 
     static let stateOpen: UInt32 = 1
     static let stateClean: UInt32 = 2

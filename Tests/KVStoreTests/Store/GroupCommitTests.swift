@@ -21,9 +21,16 @@ struct GroupCommitTests {
                 let store = try Store(path: dir, configuration: configuration)
                 let before = try store.statistics.syncs
                 let writers = 8
-                DispatchQueue.concurrentPerform(iterations: writers) { i in
-                    try? store.set([UInt8](repeating: UInt8(i), count: 100), forKey: Array("key-\(i)".utf8))
+                // One thread per writer (concurrentPerform would run only as many as there are cores).
+                let done = DispatchGroup()
+                for i in 0..<writers {
+                    done.enter()
+                    Thread.detachNewThread {
+                        try? store.set([UInt8](repeating: UInt8(i), count: 100), forKey: Array("key-\(i)".utf8))
+                        done.leave()
+                    }
                 }
+                done.wait()
                 let rounds = try store.statistics.syncs - before
                 for i in 0..<writers {
                     #expect(try store.value(forKey: Array("key-\(i)".utf8)) == [UInt8](repeating: UInt8(i), count: 100))

@@ -9,12 +9,12 @@
 int kv_flock(int fd, int operation) { return flock(fd, operation); }
 
 int kv_zero_range(int fd, long long offset, long long length) {
-#ifdef FALLOC_FL_ZERO_RANGE
-    return fallocate(fd, FALLOC_FL_ZERO_RANGE, (off_t)offset, (off_t)length);
-#else
-    (void)fd; (void)offset; (void)length;
+    // ext4 and xfs zero a range in place; tmpfs only punches holes, so punch and reallocate
+    // (the blocks must stay reserved: the range is mapped for writing afterwards).
+    if (fallocate(fd, FALLOC_FL_ZERO_RANGE, (off_t)offset, (off_t)length) == 0) return 0;
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0)
+        return fallocate(fd, 0, (off_t)offset, (off_t)length);
     return -1;
-#endif
 }
 
 int kv_path_kind(const char *path) {

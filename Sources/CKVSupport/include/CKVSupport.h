@@ -9,7 +9,8 @@ uint32_t kv_crc32c_extend(uint32_t crc, const void *data, size_t length);
 /// `flock(2)`; a wrapper because Swift cannot call a function that shares its name with a struct.
 int kv_flock(int fd, int operation);
 
-/// `fallocate(fd, FALLOC_FL_ZERO_RANGE, offset, length)`: 0 or -1 with errno set.
+/// Makes a range of a file read as zeros, keeping its blocks allocated (`fallocate` ZERO_RANGE,
+/// or PUNCH_HOLE then allocate again): 0, or -1 with errno set when neither is supported.
 int kv_zero_range(int fd, long long offset, long long length);
 
 /// What a path is: 0 missing, 1 directory, 2 regular file, 3 anything else. Follows symlinks.

@@ -94,11 +94,10 @@ enum Sys {
         guard length > 0 else { return }
         try SystemHooks.check(.fallocate, fd: fd)
         if kv_zero_range(fd, offset, length) == 0 { return }
-        // Not every file system supports ZERO_RANGE: write zeros instead.
-        let chunk = 1 << 20
-        let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
-        defer { zeros.deallocate() }
-        zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
+        // Neither ZERO_RANGE nor PUNCH_HOLE here: write zeros.
+        let chunk = Int(min(length, 1 << 20))
+        guard let zeros = calloc(chunk, 1) else { throw Errno(ENOMEM) }
+        defer { free(zeros) }
         var at = offset
         while at < offset + length {
             let n = Int(min(Int64(chunk), offset + length - at))

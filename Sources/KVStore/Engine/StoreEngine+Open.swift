@@ -93,10 +93,6 @@ extension StoreEngine {
         }
         // Only the newest segment on disk can be continued. If it is damaged, the store continues
         // in a new segment after it and the damaged one stays as it is, reported.
-        let canContinueLast = files.last != nil && files.last?.id == newestOnDisk
-        if canContinueLast, let last = files.last {
-            files[files.count - 1] = try SegmentFile.open(directory: directory, id: last.id, storeID: storeID, writable: true)
-        }
         let nextSegmentID = (ids.last ?? 0) + 1
 
         // The index: trusted as it is, trusted up to `covered`, or rebuilt.
@@ -105,6 +101,9 @@ extension StoreEngine {
         var end: LogPosition
         var lastSequence: UInt64
         var tornTail: Int? = nil
+        // How far past the end of the log the last segment may hold bytes that were never
+        // published; `nil` when unknown (after a power loss), then the whole tail is wiped.
+        var wipeLimit: Int? = nil
         let opened = files.isEmpty ? nil : HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
         if let (existing, trust) = opened, let replayed = try? replay(index: existing, trust: trust, files: files, directory: directory,
                                                                       hasher: hasher, bootID: bootID) {
@@ -115,6 +114,8 @@ extension StoreEngine {
             report.problems += replayed.problems
             report.replayedRecords = replayed.records
             report.indexTrust = trust == .clean ? .clean : .replayed
+            let limit = existing.writeLimit
+            wipeLimit = trust == .sameBoot && limit.segmentID == end.segmentID ? max(end.offset, limit.offset) : end.offset
         } else {
             let previous = opened?.0.generation ?? 0
             let rebuilder = IndexRebuilder(directory: directory, storeID: storeID, hashSeed: manifest.hashSeed, hasher: hasher, bootID: bootID)
@@ -131,19 +132,50 @@ extension StoreEngine {
             tornTail = outcome.tornTail
             report.problems += outcome.problems
             report.indexTrust = files.isEmpty ? .new : .rebuilt
+            // Segments past a power loss's cut are set aside under another name, not deleted:
+            // `kvtool salvage` can still read them.
+            for file in outcome.lost {
+                do { try Sys.rename(file.path, file.path + FileNames.lostSuffix) } catch {
+                    throw error.kvError("rename", path: file.path)
+                }
+                report.setAsideSegments.append(file.path + FileNames.lostSuffix)
+            }
+            if !outcome.lost.isEmpty {
+                let lostIDs = Set(outcome.lost.map(\.id))
+                files.removeAll { lostIDs.contains($0.id) }
+                newestOnDisk = files.last?.id
+            }
+        }
+
+        // Only the newest segment on disk can be continued. If it is damaged, the store continues
+        // in a new segment after it and the damaged one stays as it is, reported.
+        let canContinueLast = files.last != nil && files.last?.id == newestOnDisk
+        if canContinueLast, let last = files.last {
+            files[files.count - 1] = try SegmentFile.open(directory: directory, id: last.id, storeID: storeID, writable: true)
         }
 
         // The active segment: the last one, continued after its last valid record, with whatever a
         // crash left past that point wiped, so that no abandoned bytes can ever pass for a record.
-        let coordinator = SyncCoordinator(directory: directory, durableSequence: 0)
+        let coordinator = SyncCoordinator(directory: directory, writtenSequence: lastSequence)
         let active: ActiveSegment
         if canContinueLast, let last = files.last, last.id == end.segmentID {
             let size = try last.size()
-            if let torn = tornTail ?? (size > end.offset ? end.offset : nil) {
-                do { try Sys.zeroRange(last.fd, offset: Int64(torn), length: Int64(size - torn)) } catch {
+            let wipeStart = tornTail ?? end.offset
+            let wipeEnd = tornTail != nil ? size : min(size, wipeLimit ?? size)
+            if wipeEnd > wipeStart {
+                if tornTail != nil || wipeLimit != nil {
+                    // A file shorter than a preallocated segment was cut: all of its tail is the
+                    // torn record. In a preallocated one, count to the last non-zero byte, to
+                    // 8-byte precision (a record's own last bytes may be zero).
+                    var written = wipeEnd
+                    if size >= configuration.segmentSize {
+                        written = min(wipeEnd, alignedTo8(try lastNonZeroByte(in: last, from: wipeStart, to: wipeEnd)))
+                    }
+                    report.droppedTailBytes = max(0, written - wipeStart)
+                }
+                do { try Sys.zeroRange(last.fd, offset: Int64(wipeStart), length: Int64(wipeEnd - wipeStart)) } catch {
                     throw error.kvError("fallocate", path: last.path)
                 }
-                report.droppedTailBytes = size - torn
             }
             // A hint file for the segment being appended to would go stale.
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(last.id))
@@ -172,6 +204,24 @@ extension StoreEngine {
                             nextSequence: lastSequence + 1)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
                            coordinator: coordinator, sealer: sealer, lockFD: lockFD, recovery: report)
+    }
+
+    /// The offset just past the last non-zero byte in `[from, to)` of `file` (`from` if all zero):
+    /// how much of a dropped tail held anything.
+    private static func lastNonZeroByte(in file: SegmentFile, from: Int, to: Int) throws(KVError) -> Int {
+        var last = from
+        var at = from
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while at < to {
+            let n = try file.read(into: buffer, count: min(chunk, to - at), at: at)
+            if n == 0 { break }
+            let bytes = UnsafeRawBufferPointer(start: buffer, count: n)
+            if let i = bytes.lastIndex(where: { $0 != 0 }) { last = at + i + 1 }
+            at += n
+        }
+        return last
     }
 
     /// Whether a segment file is shorter than its header or its header is all zeros: a segment

@@ -32,10 +32,12 @@ final class SyncCoordinator: @unchecked Sendable {
     private let rounds = Atomic<Int>(0)
     var syncRounds: Int { rounds.load(ordering: .relaxed) }
 
-    init(directory: String, durableSequence: UInt64) {
+    /// Starts with everything up to `writtenSequence` written but nothing known durable: after a
+    /// crash the recovered records may be only in the page cache, so the first sync covers them.
+    init(directory: String, writtenSequence: UInt64) {
         self.directory = directory
-        written.store(durableSequence, ordering: .relaxed)
-        durable = durableSequence
+        written.store(writtenSequence, ordering: .relaxed)
+        durable = 0
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }

@@ -222,23 +222,38 @@ final class Writer: @unchecked Sendable {
             try roll(toFit: length)
             _ = active.reserve(length)
         }
+        // Recovery after kill -9 wipes up to here: bytes of a record that was never published.
+        index.setWriteLimit(LogPosition(segmentID: active.id, offset: active.end + alignedTo8(length)))
         return active.end
     }
 
     /// Seals the active segment and starts the next one.
+    ///
+    /// The next segment is created under a temporary name and renamed only after the sealed one
+    /// is truncated to its records, so a sealed segment never ends in preallocated zeros: a
+    /// rebuild can then take a sealed segment that ends before its file does as the point where a
+    /// power loss cut the history (FORMAT.md §6).
     private func roll(toFit length: Int) throws(KVError) {
         let capacity = max(configuration.segmentSize, SegmentHeader.size + alignedTo8(length))
         let next = try ActiveSegment.create(directory: directory, id: active.id + 1, storeID: storeID,
-                                            capacity: (capacity + 4095) & ~4095)
+                                            capacity: (capacity + 4095) & ~4095, temporary: true)
         let sealedFile = active.file
         let sealedEnd = active.end
-        coordinator.noteActive(next.file, created: true)
         // Dropping the old ActiveSegment unmaps it (the writer holds the only reference); only
         // then is it safe to truncate the file to its records.
         active = next
-        do { try Sys.truncate(sealedFile.fd, length: Int64(sealedEnd)) } catch {
-            throw error.kvError("ftruncate", path: sealedFile.path)
+        do throws(KVError) {
+            do { try Sys.truncate(sealedFile.fd, length: Int64(sealedEnd)) } catch {
+                throw error.kvError("ftruncate", path: sealedFile.path)
+            }
+            try next.commitName()
+        } catch {
+            // The writer is past the point of no return: refuse further writes until reopened,
+            // when recovery continues the old segment.
+            coordinator.fail(error)
+            throw error
         }
+        coordinator.noteActive(next.file, created: true)
         segments = segments.adding(next.file)
         index.setCovered(LogPosition(segmentID: next.id, offset: next.end), sequence: lastSequence)
         views.publish(ReadView(index: index, segments: segments))

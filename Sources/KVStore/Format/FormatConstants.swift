@@ -16,6 +16,8 @@ enum FileNames {
     static let temporarySuffix = ".tmp"
     static let segmentSuffix = ".seg"
     static let hintSuffix = ".hint"
+    /// A segment set aside by recovery because it lies after the point where a power loss cut the log.
+    static let lostSuffix = ".lost"
 
     static func segment(_ id: UInt32) -> String { digits(id) + segmentSuffix }
     static func hint(_ id: UInt32) -> String { digits(id) + hintSuffix }

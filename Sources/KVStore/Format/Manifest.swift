@@ -46,12 +46,13 @@ struct Manifest: Equatable, Sendable {
         guard bytes.count >= size else { throw .corruption("STORE file is truncated", path: path, offset: 0) }
         return try bytes.withBytes { raw throws(KVError) -> Manifest in
             let p = raw.baseAddress!
+            // The checksum first: a flipped version byte is damage, not a newer format.
+            guard CRC32C.checksum(p, count: 44) == p.loadLE(UInt32.self, at: 44) else {
+                throw .corruption("STORE file checksum mismatch", path: path, offset: 0)
+            }
             let major = p.loadLE(UInt16.self, at: 8)
             if major > FormatVersion.major {
                 throw KVError(.incompatibleFormat, "store has format version \(major), this build reads \(FormatVersion.major)", path: path)
-            }
-            guard CRC32C.checksum(p, count: 44) == p.loadLE(UInt32.self, at: 44) else {
-                throw .corruption("STORE file checksum mismatch", path: path, offset: 0)
             }
             return Manifest(storeID: p.loadLE(UInt64.self, at: 16), hashSeed: p.loadLE(UInt64.self, at: 24),
                             createdAt: p.loadLE(UInt64.self, at: 32), formatMajor: major,

@@ -43,12 +43,13 @@ struct SegmentHeader: Equatable, Sendable {
         guard raw.prefix(8).elementsEqual(magic) else {
             throw .corruption("not a segment file (bad magic)", path: path, offset: 0)
         }
+        // The checksum first: a flipped version byte is damage, not a newer format.
+        guard CRC32C.checksum(p, count: 28) == p.loadLE(UInt32.self, at: 28) else {
+            throw .corruption("segment header checksum mismatch", path: path, offset: 0)
+        }
         let major = p.loadLE(UInt16.self, at: 8)
         if major > FormatVersion.major {
             throw KVError(.incompatibleFormat, "segment has format version \(major), this build reads \(FormatVersion.major)", path: path)
-        }
-        guard CRC32C.checksum(p, count: 28) == p.loadLE(UInt32.self, at: 28) else {
-            throw .corruption("segment header checksum mismatch", path: path, offset: 0)
         }
         return SegmentHeader(segmentID: p.loadLE(UInt32.self, at: 12), storeID: p.loadLE(UInt64.self, at: 16),
                              formatMajor: major, formatMinor: p.loadLE(UInt16.self, at: 10))

@@ -13,6 +13,7 @@ extension HashIndex {
         }
         grown.setCounts(live: live, tombstones: 0)
         grown.setCovered(covered, sequence: lastSequence)
+        grown.setWriteLimit(writeLimit)
         try grown.syncAll()
         return grown
     }

@@ -69,6 +69,11 @@ final class HashIndex: @unchecked Sendable {
         setHeaderWord(IndexHeader.covered, position.word)
     }
 
+    /// The end of the bytes the writer may have touched: after `kill -9`, everything between the
+    /// end of the log and this point is wiped, so no unpublished bytes can later pass for a record.
+    var writeLimit: LogPosition { LogPosition(word: headerWord(IndexHeader.writeLimit)) }
+    @inline(__always) func setWriteLimit(_ position: LogPosition) { setHeaderWord(IndexHeader.writeLimit, position.word) }
+
     /// Whether inserting `count` more keys would pass the maximum load.
     func needsRehash(adding count: Int = 1) -> Bool {
         Double(liveCount + tombstoneCount + count) > Double(capacity) * Self.maximumLoad

@@ -23,6 +23,7 @@
 /// 104     8  pendingChange  0, or the slot change in flight: kind << 62 | slot (kind 1 insert, 2 remove)
 /// 112     8  pendingLive    liveCount before that change
 /// 120     8  pendingTombs   tombstoneCount before that change
+/// 128     8  writeLimit     segmentID << 32 | offset: the writer may have written bytes up to here
 /// ```
 /// The header occupies the first 4096-byte page; slots start at byte 4096.
 enum IndexHeader {
@@ -46,6 +47,7 @@ enum IndexHeader {
     static let pendingChange = 104
     static let pendingLive = 112
     static let pendingTombstones = 120
+    static let writeLimit = 128
 
     static let stateOpen: UInt32 = 1
     static let stateClean: UInt32 = 2

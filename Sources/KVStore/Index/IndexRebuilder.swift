@@ -16,6 +16,8 @@ struct IndexRebuilder {
         /// Damage found in sealed segments (their remaining records are not indexed).
         var problems: [KVError]
         var keys: Int
+        /// Segments after the point where a power loss cut the history; not indexed (FORMAT.md §6).
+        var lost: [SegmentFile]
     }
 
     let directory: String
@@ -35,6 +37,7 @@ struct IndexRebuilder {
         var problems: [KVError] = []
         var tornTail: Int? = nil
         var end = LogPosition(segmentID: segments.last?.id ?? 1, offset: SegmentHeader.size)
+        var lost: [SegmentFile] = []
         for (i, segment) in segments.enumerated() {
             let isLast = i == segments.count - 1
             if !isLast, let hint = HintFile.load(directory: directory, segmentID: segment.id, storeID: storeID),
@@ -42,12 +45,22 @@ struct IndexRebuilder {
                 sources.append(Source(segmentID: segment.id, hint: hint))
                 continue
             }
-            let scanned = try scan(segment, isLast: isLast)
+            // A sealed segment without a hint may not have been synced yet. If it ends before its
+            // file does, a power loss took its tail, and every later segment was never synced
+            // either (segments are synced oldest first): the history ends here.
+            let scanned = try scan(segment, isLast: true)
             sources.append(Source(segmentID: segment.id, hint: scanned.hint))
-            if let problem = scanned.problem { problems.append(problem) }
-            if isLast {
-                tornTail = scanned.tornTail
+            let fileSize = try segment.size()
+            if isLast || scanned.tornTail != nil || scanned.hint.dataEnd < fileSize {
+                tornTail = scanned.tornTail ?? (scanned.hint.dataEnd < fileSize && !isLast ? scanned.hint.dataEnd : nil)
                 end = LogPosition(segmentID: segment.id, offset: scanned.hint.dataEnd)
+                if !isLast {
+                    lost = Array(segments[(i + 1)...])
+                    problems.append(.corruption(
+                        "the log ends early in a segment that was not yet synced (power loss?); \(lost.count) later segment(s) set aside",
+                        path: segment.path, offset: Int64(scanned.hint.dataEnd)))
+                }
+                break
             }
         }
 
@@ -103,7 +116,8 @@ struct IndexRebuilder {
         }
         index.setCounts(live: live, tombstones: 0)
         index.setCovered(end, sequence: lastSequence)
-        return Outcome(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, keys: live)
+        return Outcome(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, keys: live,
+                       lost: lost)
     }
 
     /// Scans a segment into hint form. In the last (active) segment an invalid record is a torn tail;

@@ -33,25 +33,32 @@ final class ActiveSegment {
         self.end = end
     }
 
-    /// Creates segment `id`, sized to hold at least `capacity` bytes.
-    static func create(directory: String, id: UInt32, storeID: UInt64, capacity: Int) throws(KVError) -> ActiveSegment {
+    /// Creates segment `id`, sized to hold at least `capacity` bytes. With `temporary`, the file
+    /// is created as `NNNNNNNN.seg.tmp` and gets its name from ``commitName()``.
+    static func create(directory: String, id: UInt32, storeID: UInt64, capacity: Int, temporary: Bool = false) throws(KVError) -> ActiveSegment {
         guard id <= Limits.maximumSegmentID else {
-            throw KVError(.unsupported, "the store has used all \(Limits.maximumSegmentID) segment numbers; compact it into a new store")
+            throw KVError(.unsupported, "the store has used all \(Limits.maximumSegmentID) segment numbers; copy its data into a new store")
         }
         let path = directory + "/" + FileNames.segment(id)
+        let openPath = temporary ? path + FileNames.temporarySuffix : path
         let fd: Int32
-        do { fd = try Sys.open(path, O_RDWR | O_CREAT | O_EXCL) } catch { throw error.kvError("open", path: path) }
+        do { fd = try Sys.open(openPath, O_RDWR | O_CREAT | (temporary ? O_TRUNC : O_EXCL)) } catch { throw error.kvError("open", path: openPath) }
         let file = SegmentFile(id: id, fd: fd, path: path)
         do {
             try Sys.allocate(fd, offset: 0, length: Int64(capacity))
         } catch {
-            _ = try? Sys.unlink(path)
-            throw error.kvError("posix_fallocate", path: path)
+            _ = try? Sys.unlink(openPath)
+            throw error.kvError("posix_fallocate", path: openPath)
         }
         let mapping = try MappedFile(fd: fd, path: path, length: capacity, writable: true)
         let header = SegmentHeader(segmentID: id, storeID: storeID).encode()
         header.withUnsafeBytes { mapping.base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         return ActiveSegment(file: file, mapping: mapping, capacity: capacity, end: SegmentHeader.size)
+    }
+
+    /// Gives a segment created with `temporary` its final name.
+    func commitName() throws(KVError) {
+        do { try Sys.rename(file.path + FileNames.temporarySuffix, file.path) } catch { throw error.kvError("rename", path: file.path) }
     }
 
     /// Continues appending to an existing segment whose records end at `end`.

@@ -103,13 +103,13 @@ struct HintFile {
         try bytes.withBytes { raw throws(KVError) -> HintFile in
             let fail = { (reason: String, offset: Int) -> KVError in .corruption("hint file: " + reason, path: path, offset: Int64(offset)) }
             guard raw.count >= headerSize + 8, let p = raw.baseAddress, raw.prefix(8).elementsEqual(magic) else { throw fail("bad magic or too short", 0) }
+            let bodyEnd = raw.count - 8
+            guard raw[bodyEnd + 4 ..< raw.count].elementsEqual(trailerMagic) else { throw fail("missing trailer", bodyEnd) }
+            guard CRC32C.checksum(p, count: bodyEnd) == p.loadLE(UInt32.self, at: bodyEnd) else { throw fail("checksum mismatch", bodyEnd) }
             let major = p.loadLE(UInt16.self, at: 8)
             guard major <= FormatVersion.major else {
                 throw KVError(.incompatibleFormat, "hint file has format version \(major)", path: path)
             }
-            let bodyEnd = raw.count - 8
-            guard raw[bodyEnd + 4 ..< raw.count].elementsEqual(trailerMagic) else { throw fail("missing trailer", bodyEnd) }
-            guard CRC32C.checksum(p, count: bodyEnd) == p.loadLE(UInt32.self, at: bodyEnd) else { throw fail("checksum mismatch", bodyEnd) }
             guard p.loadLE(UInt32.self, at: 12) == segmentID, p.loadLE(UInt64.self, at: 16) == storeID else {
                 throw fail("hint file belongs to another segment or store", 12)
             }

@@ -23,6 +23,9 @@ extension Store {
         public internal(set) var droppedTailBytes = 0
         /// Whether an unfinished, empty segment file left by a crash was removed.
         public internal(set) var removedEmptySegment = false
+        /// Segment files set aside (renamed to `*.seg.lost`) because they came after the point
+        /// where a power loss cut the history: their writes were never synced. Not read by the store.
+        public internal(set) var setAsideSegments: [String] = []
         /// Damage found in sealed segments. The keys in damaged records are unreadable; every
         /// other key is not affected.
         public internal(set) var problems: [KVError] = []

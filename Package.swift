@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "KVStore", targets: ["KVStore"]),
         .executable(name: "kvbench", targets: ["kvbench"]),
+        // For the peers' nested package (Benchmarks/Peers), which builds kvbench with more engines.
+        .library(name: "KVBenchCore", targets: ["KVBenchCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

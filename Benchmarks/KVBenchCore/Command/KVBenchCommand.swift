@@ -1,0 +1,168 @@
+import ArgumentParser
+
+/// The `kvbench` command: runs db_bench- and YCSB-style workloads against one or more engines and reports
+/// throughput, latency percentiles and, with several engines, ratios against the first.
+///
+/// The root package's `kvbench` calls `main()` (engines `kvstore` and `floor`); the peers package calls
+/// `main(engines:)` with its own list, so both binaries share this command and the whole driver.
+public struct KVBenchCommand: ParsableCommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "kvbench",
+            abstract: "Load generator for KVStore: db_bench and YCSB workloads, several engines side by side.",
+            usage: "kvbench [--benchmarks <name,...>] [--engine <name> ...] [--num <n>] [<options>]",
+            discussion: """
+                Benchmarks (--benchmarks, comma-separated, run in the order given):
+                \(Benchmark.allCases.map { "  " + $0.rawValue.padding(18) + $0.summary }.joined(separator: "\n"))
+
+                Engines (--engine, repeatable; each runs the same workloads in turn, the first is the ratio reference):
+                \(EngineRegistry.engines.map { "  " + $0.name.padding(18) + $0.summary }.joined(separator: "\n"))
+
+                Each engine's store lives in <db>/<engine>. Fill benchmarks start from an empty store; the others use \
+                what the previous benchmarks left. Warm read benchmarks re-read the store's files first (this kind \
+                of machine evicts idle page cache after about a minute). Latency is timed around every operation \
+                when a benchmark has fewer than 500000, otherwise around a hashed pseudo-random 1/16 of them.
+                Build in release: swift build -c release --product kvbench
+                """,
+            subcommands: [RecoverChildCommand.self]
+        )
+    }
+
+    @Option(help: "Comma-separated benchmark names.")
+    var benchmarks: String = Benchmark.defaultList.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: "Keys written by the fill benchmarks (the key space).")
+    var num: Int = 1_000_000
+
+    @Option(help: "Operations of the read and YCSB benchmarks (default: --num).")
+    var reads: Int?
+
+    @Option(help: "Key size in bytes (keys are the zero-padded decimal key number).")
+    var keySize: Int = 16
+
+    @Option(help: "Value size in bytes.")
+    var valueSize: Int = 100
+
+    @Option(help: "Fraction of each value that is random (db_bench's values: LZ4 stores them in about this fraction).")
+    var compressionRatio: Double = 0.5
+
+    @Option(help: "Threads doing the measured operations.")
+    var threads: Int = 1
+
+    @Option(help: "Engine compression: none or lz4.")
+    var compression: CompressionSetting = .none
+
+    @Option(help: "Durability: process, sync or periodic:MS (fillsync always uses sync).")
+    var durability: DurabilitySetting = .process
+
+    @Option(name: .customLong("engine"), help: "Engine to run (repeatable, or comma-separated; default: kvstore).")
+    var engine: [String] = []
+
+    @Option(help: "Directory of the stores (default: a temporary directory, removed afterwards).")
+    var db: String?
+
+    @Flag(help: "Use the stores already in --db; skip benchmarks that would destroy them.")
+    var useExistingDb = false
+
+    @Option(help: "Seed of every key order and random stream.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Run each benchmark for this many seconds instead of a fixed count (0: off).")
+    var duration: Double = 0
+
+    @Flag(help: "Drop the store's data files from the page cache (fdatasync + posix_fadvise DONTNEED) before each read benchmark.")
+    var cold = false
+
+    @Option(help: "Report format on stdout: text or json.")
+    var format: BenchConfig.Format = .text
+
+    @Option(help: "Also write the JSON report to this file.")
+    var output: String?
+
+    public init() {}
+
+    /// Runs the command with `engines` available (the peers build passes its own list).
+    public static func main(engines: [any BenchEngine.Type]) {
+        EngineRegistry.engines = engines
+        main()
+    }
+
+    public func validate() throws {
+        _ = try makeConfig()
+    }
+
+    /// The configuration the flags describe.
+    func makeConfig() throws -> BenchConfig {
+        var config = BenchConfig()
+        config.benchmarks = try benchmarks.split(separator: ",").map { name in
+            let trimmed = name.trimmingSpaces()
+            guard let benchmark = Benchmark(rawValue: trimmed) else {
+                throw ValidationError("unknown benchmark \"\(trimmed)\"; known: "
+                    + Benchmark.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return benchmark
+        }
+        guard num >= 1 else { throw ValidationError("--num must be at least 1") }
+        guard num <= Int(UInt32.max) else { throw ValidationError("--num must be below 2^32") }
+        guard (reads ?? 1) >= 1 else { throw ValidationError("--reads must be at least 1") }
+        guard valueSize >= 0 else { throw ValidationError("--value-size must not be negative") }
+        guard compressionRatio > 0 && compressionRatio <= 1 else {
+            throw ValidationError("--compression-ratio must be in (0, 1]")
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
+        // Keys must stay distinct up to the largest key number (YCSB D inserts beyond --num).
+        let largest = String(2 * num + (reads ?? num))
+        guard keySize >= largest.count else {
+            throw ValidationError("--key-size \(keySize) is too small for --num \(num): need \(largest.count)")
+        }
+        let names = engine.flatMap { $0.split(separator: ",").map { $0.trimmingSpaces() } }
+        config.engines = names.isEmpty ? ["kvstore"] : names
+        for name in config.engines { _ = try EngineRegistry.engine(named: name) }
+        if Set(config.engines).count != config.engines.count {
+            throw ValidationError("each --engine may be given once")
+        }
+        if useExistingDb && db == nil { throw ValidationError("--use-existing-db needs --db") }
+        config.num = num
+        config.reads = reads
+        config.keySize = keySize
+        config.valueSize = valueSize
+        config.compressionRatio = compressionRatio
+        config.threads = threads
+        config.compression = compression
+        config.durability = durability
+        config.db = db
+        config.useExistingDB = useExistingDb
+        config.seed = seed
+        config.duration = duration
+        config.cold = cold
+        config.format = format
+        config.output = output
+        return config
+    }
+
+    public func run() throws {
+        if HostInfo.isDebugBuild {
+            StandardStreams.error("""
+                **********************************************************************
+                WARNING: kvbench is a DEBUG build: its figures are meaningless.
+                Use a release build: swift run -c release kvbench ...
+                **********************************************************************
+
+                """)
+        }
+        let config = try makeConfig()
+        let runner = try BenchRunner(config: config, available: EngineRegistry.engines)
+        let text: ((String) -> Void)? = config.format == .text ? { StandardStreams.output($0) } : nil
+        let report = try runner.run(text: text)
+        let json = JSONReport.render(report)
+        if config.format == .json { StandardStreams.output(json) }
+        if let output = config.output { try ReportFile.write(json, to: output) }
+        if report.skipped.contains(where: { $0.reason.hasPrefix("failed") }) { throw ExitCode.failure }
+    }
+}
+
+extension String {
+    /// The string padded with spaces to `width` characters.
+    func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}

@@ -1,0 +1,59 @@
+/// Every setting of a kvbench run (the command-line flags, resolved).
+public struct BenchConfig: Sendable {
+    /// `--format`.
+    public enum Format: String, Sendable, CaseIterable { case text, json }
+
+    /// `--benchmarks`, in order.
+    public var benchmarks: [Benchmark] = Benchmark.defaultList
+    /// `--num`: keys written by the fill benchmarks.
+    public var num = 1_000_000
+    /// `--reads`: operations of the read and YCSB benchmarks (nil: `num`).
+    public var reads: Int?
+    /// `--key-size`.
+    public var keySize = 16
+    /// `--value-size`.
+    public var valueSize = 100
+    /// `--compression-ratio`.
+    public var compressionRatio = 0.5
+    /// `--threads`.
+    public var threads = 1
+    /// `--compression`.
+    public var compression: CompressionSetting = .none
+    /// `--durability`.
+    public var durability: DurabilitySetting = .process
+    /// `--engine`, in order (the first is the ratio table's reference).
+    public var engines: [String] = ["kvstore"]
+    /// `--db`: where the stores live (each engine in `<db>/<engine>`); nil: a temporary directory, removed after.
+    public var db: String?
+    /// `--use-existing-db`.
+    public var useExistingDB = false
+    /// `--seed`.
+    public var seed: UInt64 = 1
+    /// `--duration` in seconds (0: fixed operation counts).
+    public var duration: Double = 0
+    /// `--cold`.
+    public var cold = false
+    /// `--format`.
+    public var format: Format = .text
+    /// `--output`: also write the JSON report to this file.
+    public var output: String?
+    /// The executable `recover` re-runs as its child (nil: this process's own executable).
+    public var childExecutable: String?
+    /// Progress lines on stderr (default: when stderr is a terminal).
+    public var showProgress = StandardStreams.stderrIsTerminal
+
+    /// Defaults everywhere.
+    public init() {}
+
+    /// Read and YCSB operations.
+    public var readCount: Int { reads ?? num }
+
+    /// Whether every operation is timed (fewer than 500,000 in a benchmark) rather than a pseudo-random 1/16.
+    func timesEveryOperation(_ operations: Int) -> Bool { duration == 0 && operations < 500_000 }
+
+    /// The options engines are opened with, for `durability`.
+    func engineOptions(durability: DurabilitySetting? = nil) -> EngineOptions {
+        EngineOptions(compression: compression, durability: durability ?? self.durability, expectedKeys: num,
+                      keySize: keySize, valueSize: valueSize)
+    }
+}

@@ -1,0 +1,89 @@
+import Histogram
+
+/// The store-specific benchmarks: open after a clean close, reopen after a kill, rebuild of a removed index.
+extension EngineRun {
+    /// Opens after a clean close, 5 times (files warmed before each); ops = opens, micros/op = mean open time.
+    func measureOpen() throws -> BenchResult {
+        let repetitions = 5
+        try ensureOpen()
+        let keys = try store?.keyCount()
+        var histogram = Recorder.makeHistogram()
+        var total: UInt64 = 0
+        let before = ProcessSnapshot.now()
+        for _ in 0..<repetitions {
+            try closeStore()
+            PageCache.warm(FileSystem.regularFiles(under: directory))
+            let t0 = monotonicNanos()
+            try ensureOpen()
+            let elapsed = monotonicNanos() &- t0
+            total += elapsed
+            histogram.record(max(elapsed, 1))
+        }
+        var tally = Tally(ops: repetitions)
+        tally.latencies[.open] = histogram
+        return try makeResult("open", threads: 1, seconds: Double(total) / 1e9, tally: tally, before: before,
+                              note: keys.map { "\($0) keys" })
+    }
+
+    /// Closes, removes the index, warms the data files and times the open that rebuilds the index;
+    /// ops = keys, so ops/sec is keys per second.
+    func measureRebuild() throws -> Outcome {
+        try ensureOpen()
+        let keys = try store?.keyCount()
+        try closeStore()
+        guard try engine.removeIndex(in: directory) else {
+            return .skipped("N/A: \(name) has no separate index to rebuild")
+        }
+        PageCache.warm(FileSystem.regularFiles(under: directory))
+        let before = ProcessSnapshot.now()
+        let t0 = monotonicNanos()
+        try ensureOpen()
+        let elapsed = monotonicNanos() &- t0
+        let count = try keys ?? store?.keyCount() ?? 0
+        var histogram = Recorder.makeHistogram()
+        histogram.record(max(elapsed, 1))
+        var tally = Tally(ops: count)
+        tally.latencies[.open] = histogram
+        return .result(try makeResult("rebuild", threads: 1, seconds: Double(elapsed) / 1e9, tally: tally,
+                                      before: before, note: "ops = keys indexed: ops/sec is keys/s"))
+    }
+
+    /// A child kvbench writes `--num` keys (fillrandom order) into a new store and reports it is done; it is then
+    /// killed with SIGKILL and the reopen is timed. Afterwards (untimed) every key is looked up:
+    /// "(N of N found)" tells how many acknowledged writes survived.
+    func measureRecover() throws -> BenchResult {
+        try closeStore()
+        try FileSystem.removeTree(directory)
+        try FileSystem.makeDirectories(directory)
+        nextInsert = config.num
+        guard let executable = config.childExecutable ?? FileSystem.currentExecutable() else {
+            throw BenchError("recover: cannot find the kvbench executable to run as the child")
+        }
+        let child = try ChildProcess(executable: executable, arguments: RecoverChild.arguments(
+            engine: name, directory: directory, config: config))
+        try child.waitForLine(RecoverChild.readyLine)
+        child.killNow()
+
+        let before = ProcessSnapshot.now()
+        let t0 = monotonicNanos()
+        let store = try ensureOpen()
+        let elapsed = monotonicNanos() &- t0
+
+        var found = 0, checksum: UInt64 = 0
+        let session = try store.makeSession()
+        let keys = KeyBuffer(size: config.keySize)
+        defer { keys.deallocate() }
+        for number in order(seeds.fill) {
+            keys.set(UInt64(number))
+            if try session.get(key: keys.bytes, checksum: &checksum) != nil { found += 1 }
+        }
+        try session.finish()
+
+        var histogram = Recorder.makeHistogram()
+        histogram.record(max(elapsed, 1))
+        var tally = Tally(ops: 1, found: found, attempted: config.num)
+        tally.latencies[.open] = histogram
+        return try makeResult("recover", threads: 1, seconds: Double(elapsed) / 1e9, tally: tally, before: before,
+                              note: "reopen after SIGKILL; found = acknowledged writes present")
+    }
+}

@@ -1,0 +1,137 @@
+/// A storage engine kvbench can drive. Conforming types are stateless descriptions; `open` returns the store.
+///
+/// The root package's kvbench has `kvstore` and `floor`; the peers package (Benchmarks/Peers) adds more by passing
+/// its engine types to `KVBenchCommand.main(engines:)`.
+public protocol BenchEngine: Sendable {
+    /// The name given to `--engine`.
+    static var name: String { get }
+
+    /// One line for `--help`.
+    static var summary: String { get }
+
+    /// Opens the store in `directory` (which exists), creating it when it is empty.
+    static func open(directory: String, options: EngineOptions) throws -> any EngineStore
+
+    /// The files whose pages `--cold` drops before a read benchmark: the engine's data, not its lock files.
+    /// The default is every regular file under `directory`.
+    static func dataFiles(in directory: String) -> [String]
+
+    /// Deletes the store's index (the store is closed) so that the next `open` must rebuild it. Returns false when
+    /// the engine has no separate index, which makes the `rebuild` benchmark N/A for it.
+    static func removeIndex(in directory: String) throws -> Bool
+}
+
+extension BenchEngine {
+    /// Every regular file under `directory`.
+    public static func dataFiles(in directory: String) -> [String] { FileSystem.regularFiles(under: directory) }
+
+    /// No separate index.
+    public static func removeIndex(in directory: String) throws -> Bool { false }
+}
+
+/// An open store, shared by all threads of a benchmark.
+public protocol EngineStore: AnyObject, Sendable {
+    /// A handle for the calling thread. Each worker thread makes its own, uses it alone, and calls `finish()` on it
+    /// before it ends (a store may return itself when it needs no per-thread state).
+    func makeSession() throws -> any EngineSession
+
+    /// Makes every completed write durable (called, and timed, at the end of each write benchmark).
+    func sync() throws
+
+    /// Number of keys, when the engine can tell cheaply (used for rebuild's keys per second).
+    func keyCount() throws -> Int?
+
+    /// Index bytes per key, for engines with a separate index; nil otherwise.
+    func indexBytesPerKey() throws -> Double?
+
+    /// Closes the store (a clean shutdown).
+    func close() throws
+}
+
+extension EngineStore {
+    /// Unknown.
+    public func keyCount() throws -> Int? { nil }
+    /// No separate index.
+    public func indexBytesPerKey() throws -> Double? { nil }
+}
+
+/// One thread's handle on a store. Keys and values are passed as raw bytes valid only for the call.
+public protocol EngineSession: AnyObject {
+    /// Stores `value` under `key`.
+    func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws
+
+    /// Looks `key` up. When present, adds the value's first and last byte to `checksum` (so every engine touches
+    /// the value) and returns its length; returns nil when absent.
+    func get(key: UnsafeRawBufferPointer, checksum: inout UInt64) throws -> Int?
+
+    /// Removes `key`; returns whether it was present (engines that cannot tell cheaply return true).
+    func delete(key: UnsafeRawBufferPointer) throws -> Bool
+
+    /// Visits every entry once, in the engine's own order.
+    func scan(_ visit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) throws
+
+    /// Commits pending writes (engines that batch writes into transactions) and releases read snapshots. Called at
+    /// the end of every benchmark thread, inside the timed region.
+    func finish() throws
+}
+
+/// The settings every engine is opened with.
+public struct EngineOptions: Sendable, Equatable {
+    /// `--compression`.
+    public var compression: CompressionSetting
+    /// `--durability`, or `.sync` for fillsync.
+    public var durability: DurabilitySetting
+    /// `--num`: lets engines size their tables and maps.
+    public var expectedKeys: Int
+    /// `--key-size`.
+    public var keySize: Int
+    /// `--value-size`.
+    public var valueSize: Int
+
+    /// Options with every field given.
+    public init(compression: CompressionSetting, durability: DurabilitySetting, expectedKeys: Int, keySize: Int,
+                valueSize: Int) {
+        self.compression = compression
+        self.durability = durability
+        self.expectedKeys = expectedKeys
+        self.keySize = keySize
+        self.valueSize = valueSize
+    }
+}
+
+/// `--compression none|lz4`.
+public enum CompressionSetting: String, Sendable, Equatable, CaseIterable {
+    case none, lz4
+}
+
+/// `--durability process|sync|periodic:MS`.
+public enum DurabilitySetting: Sendable, Equatable, CustomStringConvertible {
+    /// A write that returned survives the process's death (not the machine's).
+    case process
+    /// Every write is synced before it returns.
+    case sync
+    /// Writes are synced at least every so many milliseconds.
+    case periodic(milliseconds: Int)
+
+    /// Parses "process", "sync" or "periodic:MS".
+    public init?(parsing text: String) {
+        switch text {
+        case "process": self = .process
+        case "sync": self = .sync
+        default:
+            guard text.hasPrefix("periodic:"), let ms = Int(text.dropFirst("periodic:".count)), ms > 0 else {
+                return nil
+            }
+            self = .periodic(milliseconds: ms)
+        }
+    }
+
+    /// The flag's spelling.
+    public var description: String {
+        switch self {
+        case .process: return "process"
+        case .sync: return "sync"
+        case .periodic(let ms): return "periodic:\(ms)"
+        }
+    }
+}

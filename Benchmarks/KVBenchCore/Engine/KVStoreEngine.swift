@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KVStore
+
+/// The `kvstore` engine: this project's `KVStore.Store`, through its public API only.
+///
+/// Gets use `withValue(forKey:)`, which hands the value over without allocating; all threads share the store.
+public enum KVStoreEngine: BenchEngine {
+    public static let name = "kvstore"
+    public static let summary = "KVStore (this package): log-structured segments + mmap'd hash index"
+
+    public static func open(directory: String, options: EngineOptions) throws -> any EngineStore {
+        var configuration = Store.Configuration()
+        switch options.compression {
+        case .none: configuration.compression = .none
+        case .lz4: configuration.compression = .lz4
+        }
+        switch options.durability {
+        case .process: configuration.durability = .process
+        case .sync: configuration.durability = .sync
+        case .periodic(let ms): configuration.durability = .periodic(.milliseconds(ms))
+        }
+        return KVStoreHandle(store: try Store(path: directory, configuration: configuration))
+    }
+
+    /// The segment files (`*.seg`): what `--cold` evicts. The index is mmap'd, so DONTNEED would not drop it anyway.
+    public static func dataFiles(in directory: String) -> [String] {
+        FileSystem.regularFiles(under: directory).filter { $0.hasSuffix(".seg") }
+    }
+
+    /// Deletes the `index` file; the next open rebuilds it from the segments (and their hint files).
+    public static func removeIndex(in directory: String) throws -> Bool {
+        let path = directory + "/index"
+        if unlink(path) != 0 && errno != ENOENT { throw BenchError.system("unlink", path) }
+        return true
+    }
+}
+
+/// An open `Store`; it is also every thread's session, since `Store` is thread-safe.
+final class KVStoreHandle: EngineStore, EngineSession, Sendable {
+    let store: Store
+
+    init(store: Store) { self.store = store }
+
+    func makeSession() throws -> any EngineSession { self }
+
+    func sync() throws { try store.sync() }
+
+    func keyCount() throws -> Int? { try store.statistics.keys }
+
+    func indexBytesPerKey() throws -> Double? { try store.statistics.indexBytesPerKey }
+
+    func close() throws { try store.close() }
+
+    @inline(__always)
+    func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+        try store.set(value, forKey: key)
+    }
+
+    @inline(__always)
+    func get(key: UnsafeRawBufferPointer, checksum: inout UInt64) throws -> Int? {
+        try store.withValue(forKey: key) { bytes in
+            if let first = bytes.first, let last = bytes.last { checksum &+= UInt64(first) &+ UInt64(last) }
+            return bytes.count
+        }
+    }
+
+    @inline(__always)
+    func delete(key: UnsafeRawBufferPointer) throws -> Bool {
+        try store.removeValue(forKey: key)
+    }
+
+    func scan(_ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws {
+        var cursor = try store.entries()
+        while let (key, value) = try cursor.next() {
+            key.withUnsafeBytes { k in value.withUnsafeBytes { v in visit(k, v) } }
+        }
+    }
+
+    func finish() throws {}
+}

@@ -55,25 +55,27 @@ struct HintFile {
     /// Builds the hint bytes for a segment by scanning it.
     static func build(segment: SegmentFile, storeID: UInt64) throws(KVError) -> HintFile {
         var out = [UInt8](repeating: 0, count: headerSize)
-        var count: UInt32 = 0
+        out.reserveCapacity(1 << 20)
+        var entries: [Entry] = []
         var scanner = try SegmentScanner(file: segment)
         var dataEnd = SegmentHeader.size
         scan: while true {
             switch try scanner.next() {
             case .record(let r):
-                var entry = [UInt8](repeating: 0, count: entryHeaderSize)
-                entry.withUnsafeMutableBytes { e in
-                    let p = e.baseAddress!
+                let at = out.count
+                let keyLength = r.key.count
+                out.append(contentsOf: repeatElement(0, count: entryHeaderSize + alignedTo8(keyLength)))
+                out.withUnsafeMutableBytes { e in
+                    let p = e.baseAddress! + at
                     p.storeLE(r.header.sequence, at: 0)
                     p.storeLE(UInt32(r.offset), at: 8)
                     p.storeLE(UInt32(r.header.length), at: 12)
-                    p.storeLE(UInt32(r.header.keyLength), at: 16)
+                    p.storeLE(UInt32(keyLength), at: 16)
                     p.storeLE(r.header.kind.rawValue, at: 20)
+                    (p + entryHeaderSize).copyMemory(from: r.key.baseAddress!, byteCount: keyLength)
                 }
-                out += entry
-                out += r.key
-                out += [UInt8](repeating: 0, count: alignedTo8(r.key.count) - r.key.count)
-                count += 1
+                entries.append(Entry(sequence: r.header.sequence, offset: r.offset, length: r.header.length,
+                                     kind: r.header.kind, keyStart: at + entryHeaderSize, keyLength: keyLength))
                 dataEnd = r.offset + r.header.alignedLength
             case .end(let offset):
                 dataEnd = offset
@@ -89,13 +91,13 @@ struct HintFile {
             p.storeLE(FormatVersion.minor, at: 10)
             p.storeLE(segment.id, at: 12)
             p.storeLE(storeID, at: 16)
-            p.storeLE(count, at: 24)
+            p.storeLE(UInt32(entries.count), at: 24)
             p.storeLE(UInt32(dataEnd), at: 28)
         }
         let crc = CRC32C.checksum(out)
-        out += withUnsafeBytes(of: crc.littleEndian) { Array($0) }
-        out += trailerMagic
-        return try decode(out, path: segment.path, segmentID: segment.id, storeID: storeID)
+        out.append(contentsOf: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
+        out.append(contentsOf: trailerMagic)
+        return HintFile(segmentID: segment.id, dataEnd: dataEnd, bytes: out, entries: entries)
     }
 
     /// Validates and indexes hint bytes. Throws for anything that does not check out.

@@ -12,6 +12,8 @@ public enum KVStoreEngine: BenchEngine {
 
     public static func open(directory: String, options: EngineOptions) throws -> any EngineStore {
         var configuration = Store.Configuration()
+        // The same size hint the floor gets for its table.
+        configuration.expectedKeyCount = options.expectedKeys
         switch options.compression {
         case .none: configuration.compression = .none
         case .lz4: configuration.compression = .lz4

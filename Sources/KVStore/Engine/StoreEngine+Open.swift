@@ -118,7 +118,8 @@ extension StoreEngine {
             wipeLimit = trust == .sameBoot && limit.segmentID == end.segmentID ? max(end.offset, limit.offset) : end.offset
         } else {
             let previous = opened?.0.generation ?? 0
-            let rebuilder = IndexRebuilder(directory: directory, storeID: storeID, hashSeed: manifest.hashSeed, hasher: hasher, bootID: bootID)
+            var rebuilder = IndexRebuilder(directory: directory, storeID: storeID, hashSeed: manifest.hashSeed, hasher: hasher, bootID: bootID)
+            rebuilder.expectedKeys = configuration.expectedKeyCount
             let temporary = indexPath + FileNames.temporarySuffix
             let outcome = try rebuilder.rebuild(segments: files, path: temporary, generation: previous + 1)
             try outcome.index.syncAll()
@@ -190,6 +191,9 @@ extension StoreEngine {
             end = LogPosition(segmentID: active.id, offset: active.end)
         }
         index.setCovered(end, sequence: lastSequence)
+        if index.capacity < HashIndex.capacity(forLiveKeys: configuration.expectedKeyCount) {
+            index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID)
+        }
         try index.markOpen(bootID: bootID)
 
         let segments = SegmentTable(files)

@@ -25,6 +25,8 @@ struct IndexRebuilder {
     let hashSeed: UInt64
     let hasher: KeyHasher
     let bootID: [UInt8]
+    /// The index is made at least large enough for this many keys.
+    var expectedKeys = 0
 
     /// One segment's entries, as hint bytes (real or synthesized by scanning).
     private struct Source {
@@ -109,7 +111,7 @@ struct IndexRebuilder {
 
         var live = 0
         for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] { live += 1 }
-        let index = try HashIndex.create(path: path, capacity: HashIndex.capacity(forLiveKeys: live), storeID: storeID,
+        let index = try HashIndex.create(path: path, capacity: HashIndex.capacity(forLiveKeys: max(live, expectedKeys)), storeID: storeID,
                                          hashSeed: hashSeed, generation: generation, bootID: bootID)
         for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] {
             index.insertSlot(hash: hashes[slot], location: locations[slot])

@@ -42,6 +42,11 @@ extension Store {
         /// Default: 64 MiB. Between 64 KiB and 2 GiB. A single record larger than this gets a
         /// segment of its own.
         public var segmentSize: Int = 64 << 20
+        /// How many keys the store is expected to hold; 0 (the default) for no estimate. The index
+        /// is created (or grown once, on open) large enough for this many keys, so that filling the
+        /// store does not pay for growing it step by step. It still grows past it when needed.
+        /// Costs 32 bytes of index file per expected key.
+        public var expectedKeyCount: Int = 0
 
         /// Test seams, not public API.
         var hasher: KeyHasher? = nil
@@ -53,6 +58,9 @@ extension Store {
         func validate() throws(KVError) {
             guard segmentSize >= Limits.minimumSegmentSize, segmentSize <= Limits.maximumSegmentSize else {
                 throw KVError(.invalidArgument, "segmentSize must be between \(Limits.minimumSegmentSize) and \(Limits.maximumSegmentSize) bytes")
+            }
+            guard expectedKeyCount >= 0, expectedKeyCount <= 1 << 40 else {
+                throw KVError(.invalidArgument, "expectedKeyCount must be between 0 and 2^40")
             }
             if case .periodic(let interval) = durability, interval <= .zero {
                 throw KVError(.invalidArgument, "the periodic sync interval must be positive")

@@ -191,6 +191,7 @@ final class EngineRun {
 
     /// fillseq, fillrandom, overwrite, fillsync: `count` puts split over the threads, then one sync (timed).
     private func measureWrites(_ benchmark: Benchmark, order keys: [UInt32], count: Int) throws -> BenchResult {
+        let syncsBefore = try store?.syncCount()
         var result = try measure(benchmark, operations: count, syncAtEnd: true) { index, session, context, recorder, ready in
             let part = share(of: count, thread: index, threads: context.threadsHint)
             try WriteLoops.put(order: keys, start: part.start, count: part.count, session: session,
@@ -198,6 +199,10 @@ final class EngineRun {
         }
         result.found = nil
         result.attempted = nil
+        if benchmark == .fillsync, let before = syncsBefore, let after = try store?.syncCount(), after > before {
+            result.writesPerSync = Double(result.ops) / Double(after - before)
+            result.note = "\(after - before) sync rounds: " + Format.fixed(result.writesPerSync!, 2) + " writes per fdatasync"
+        }
         return result
     }
 

@@ -44,6 +44,9 @@ public protocol EngineStore: AnyObject, Sendable {
     /// Index bytes per key, for engines with a separate index; nil otherwise.
     func indexBytesPerKey() throws -> Double?
 
+    /// Sync rounds (fdatasync of the log) since the store was opened, for engines that count them.
+    func syncCount() throws -> Int?
+
     /// Closes the store (a clean shutdown).
     func close() throws
 }
@@ -53,6 +56,8 @@ extension EngineStore {
     public func keyCount() throws -> Int? { nil }
     /// No separate index.
     public func indexBytesPerKey() throws -> Double? { nil }
+    /// Not counted.
+    public func syncCount() throws -> Int? { nil }
 }
 
 /// One thread's handle on a store. Keys and values are passed as raw bytes valid only for the call.

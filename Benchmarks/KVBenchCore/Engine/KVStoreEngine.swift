@@ -52,6 +52,7 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
     func keyCount() throws -> Int? { try store.statistics.keys }
 
     func indexBytesPerKey() throws -> Double? { try store.statistics.indexBytesPerKey }
+    func syncCount() throws -> Int? { try store.statistics.syncs }
 
     func close() throws { try store.close() }
 

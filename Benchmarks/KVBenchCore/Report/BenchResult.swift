@@ -75,6 +75,8 @@ public struct BenchResult: Sendable {
     public var diskBytes: Int64
     /// Index bytes per key, for engines with a separate index.
     public var indexBytesPerKey: Double?
+    /// Writes per sync round during the benchmark (fillsync: group commit), for engines that count syncs.
+    public var writesPerSync: Double? = nil
 
     /// Operations per second of wall-clock time.
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }

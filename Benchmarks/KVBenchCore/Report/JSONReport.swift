@@ -84,6 +84,7 @@ public enum JSONReport {
             ("major_faults", .int(r.process.majorFaults)),
             ("disk_bytes", .int(Int(r.diskBytes))),
             ("index_bytes_per_key", r.indexBytesPerKey.map { .double($0) } ?? .null),
+            ("writes_per_sync", r.writesPerSync.map { .double($0) } ?? .null),
             ("note", r.note.map { .string($0) } ?? .null),
         ])
     }

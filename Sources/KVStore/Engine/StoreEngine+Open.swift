@@ -158,6 +158,7 @@ extension StoreEngine {
         // The active segment: the last one, continued after its last valid record, with whatever a
         // crash left past that point wiped, so that no abandoned bytes can ever pass for a record.
         let coordinator = SyncCoordinator(directory: directory, writtenSequence: lastSequence)
+        func hasHint(_ file: SegmentFile) -> Bool { Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file }
         let active: ActiveSegment
         if canContinueLast, let last = files.last, last.id == end.segmentID {
             let size = try last.size()
@@ -180,11 +181,13 @@ extension StoreEngine {
             }
             // A hint file for the segment being appended to would go stale.
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(last.id))
-            for file in files.dropLast() { coordinator.noteActive(file, created: false) }
+            // Sealed segments with a hint were synced before the hint was written; the others
+            // (a crash came between the roll and the hint) may hold records only in the page cache.
+            for file in files.dropLast() where !hasHint(file) { coordinator.noteActive(file, created: false) }
             active = try ActiveSegment.resume(file: last, end: end.offset, capacity: configuration.segmentSize)
             coordinator.noteActive(last, created: false)
         } else {
-            for file in files { coordinator.noteActive(file, created: false) }
+            for file in files where !hasHint(file) { coordinator.noteActive(file, created: false) }
             active = try ActiveSegment.create(directory: directory, id: nextSegmentID, storeID: storeID, capacity: configuration.segmentSize)
             coordinator.noteActive(active.file, created: true)
             files.append(active.file)
@@ -199,7 +202,7 @@ extension StoreEngine {
         let segments = SegmentTable(files)
         let views = ViewBox(ReadView(index: index, segments: segments))
         let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
-        let unhinted = files.dropLast().filter { Sys.kind(of: directory + "/" + FileNames.hint($0.id)) == .missing }
+        let unhinted = files.dropLast().filter { !hasHint($0) }
         if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted), after: lastSequence) }
         var writerConfiguration = configuration
         writerConfiguration.bootID = bootID

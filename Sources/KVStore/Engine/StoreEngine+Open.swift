@@ -29,7 +29,7 @@ extension StoreEngine {
         let lockPath = directory + "/" + FileNames.lock
         let lockFD: Int32
         do { lockFD = try Sys.open(lockPath, O_RDWR | O_CREAT) } catch { throw error.kvError("open", path: lockPath) }
-        do { try Sys.lockExclusive(lockFD) } catch {
+        do { try lockBriefly(lockFD) } catch {
             Sys.close(lockFD)
             if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: lockPath) }
             throw error.kvError("flock", path: lockPath)
@@ -46,6 +46,20 @@ extension StoreEngine {
         } catch {
             Sys.close(lockFD)
             throw error
+        }
+    }
+
+    /// Takes the store's lock, trying again for up to 50 ms. A lock is held by an open file
+    /// description, and a child process that this process is starting shares its descriptors until
+    /// its `exec` closes them: for those few milliseconds a store closed by this process still looks
+    /// locked. Another process that really has the store open is reported after the 50 ms.
+    private static func lockBriefly(_ fd: Int32) throws(Errno) {
+        var waited = 0
+        while true {
+            do { return try Sys.lockExclusive(fd) } catch where error == .wouldBlock && waited < 50 {
+                usleep(2_000)
+                waited += 2
+            }
         }
     }
 

@@ -27,26 +27,67 @@ final class SegmentTable: Sendable {
     func removing(_ ids: Set<UInt32>) -> SegmentTable { SegmentTable(all.filter { !ids.contains($0.id) }) }
 }
 
-/// What a reader needs: the index and the segments it points into.
-struct ReadView: Sendable {
+/// What a reader needs: the index and the segments it points into. Immutable.
+final class ReadView: Sendable {
     let index: HashIndex
     let segments: SegmentTable
+
+    init(index: HashIndex, segments: SegmentTable) {
+        self.index = index
+        self.segments = segments
+    }
 }
 
-/// Holds the current ``ReadView``. Taking it costs one uncontended lock and two retains; the
-/// lock is never held across I/O, so readers never wait for the writer's disk work.
+/// Holds the current ``ReadView``, striped by thread.
+///
+/// A reader takes the view of its stripe: one uncontended lock and one retain, both on memory no
+/// other thread touches unless it hashes to the same stripe. With a single shared lock and shared
+/// reference counts, every get on every thread would write the same cache lines, and two reading
+/// threads would spend more time passing those lines back and forth than reading. Locks are never
+/// held across I/O, so readers never wait for the writer's disk work.
 final class ViewBox: Sendable {
-    private let current: Mutex<ReadView?>
+    private static let stripeCount = 16
 
-    init(_ view: ReadView) { current = Mutex(view) }
+    /// One stripe: its own lock and its own copy of the view object (so its own reference count).
+    private final class Stripe: Sendable {
+        let view: Mutex<ReadView?>
+        // Keeps stripes on separate cache lines: the object is allocated larger than two lines.
+        private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        init(_ view: ReadView) { self.view = Mutex(view) }
+    }
+
+    private let stripes: [Stripe]
+
+    init(_ view: ReadView) {
+        stripes = (0..<Self.stripeCount).map { _ in Stripe(ReadView(index: view.index, segments: view.segments)) }
+    }
+
+    @inline(__always) private var stripe: Stripe {
+        // pthread_self() is the thread's control block address: mix it, take the top bits.
+        let id = UInt64(UInt(pthread_self()))
+        return stripes[Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> 60) & (Self.stripeCount - 1)]
+    }
 
     @inline(__always) func get() throws(KVError) -> ReadView {
-        guard let view = current.withLock({ $0 }) else { throw KVError.closed() }
+        guard let view = stripe.view.withLock({ $0 }) else { throw KVError.closed() }
         return view
     }
 
-    func publish(_ view: ReadView) { current.withLock { $0 = view } }
+    func publish(_ view: ReadView) {
+        for stripe in stripes {
+            let copy = ReadView(index: view.index, segments: view.segments)
+            stripe.view.withLock { $0 = copy }
+        }
+    }
 
     /// Drops the view so that every later call sees a closed store.
-    func close() { current.withLock { $0 = nil } }
+    func close() {
+        for stripe in stripes { stripe.view.withLock { $0 = nil } }
+    }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -20,8 +20,9 @@ final class HashIndex: @unchecked Sendable {
     static let tombstoneHash: UInt64 = 1
     /// Grow (or rehash) when live + tombstone slots would pass this share of the capacity...
     static let maximumLoad = 0.75
-    /// ...to a table in which the live keys fill this share: 16 / 0.5 = 32 bytes per key at most.
-    static let loadAfterGrowth = 0.5
+    /// ...to a table in which the live keys fill this share: 16 / 0.51 ≈ 31.4 bytes of slots per key,
+    /// which leaves room for the 4 KiB header page within 32 bytes per key from ~7,000 keys on.
+    static let loadAfterGrowth = 0.51
     static let minimumCapacity = 1024
 
     let file: MappedFile

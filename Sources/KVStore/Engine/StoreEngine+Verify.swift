@@ -1,0 +1,166 @@
+/// The integrity check behind ``Store/verify()``.
+extension StoreEngine {
+    /// The latest record of a key, as found in the log.
+    private struct Latest {
+        var sequence: UInt64
+        var location: Location
+        var isPut: Bool
+    }
+
+    func verify() throws(KVError) -> Store.VerificationReport {
+        try withWriter { (writer) throws(KVError) -> Store.VerificationReport in
+            var report = Store.VerificationReport()
+            var latest: [[UInt8]: Latest] = [:]
+            var valid = Set<UInt64>()  // locations (segment, offset) of valid records
+            let active = writer.active
+            for file in writer.segments.all {
+                report.segments += 1
+                let limit = file.id == active.id ? active.end : nil
+                var records: [(offset: Int, header: RecordHeader, key: [UInt8])] = []
+                try scanResyncing(file, limit: limit, report: &report) { offset, header, key in
+                    records.append((offset, header, key))
+                }
+                for r in records {
+                    report.records += 1
+                    valid.insert(UInt64(file.id) << 32 | UInt64(r.offset))
+                    let location = Location(segmentID: file.id, offset: r.offset, recordLength: r.header.length)
+                    if let previous = latest[r.key], previous.sequence > r.header.sequence { continue }
+                    latest[r.key] = Latest(sequence: r.header.sequence, location: location, isPut: r.header.kind == .put)
+                }
+                if file.id != active.id {
+                    checkHint(of: file, against: records, report: &report)
+                }
+            }
+            checkIndex(writer.index, latest: latest, valid: valid, files: writer.segments, report: &report)
+            return report
+        }
+    }
+
+    /// Scans a segment; after an invalid record, looks for the next valid one at each following
+    /// 8-byte boundary, so that one damaged record does not hide the rest.
+    private func scanResyncing(_ file: SegmentFile, limit: Int?, report: inout Store.VerificationReport,
+                               _ record: (Int, RecordHeader, [UInt8]) -> Void) throws(KVError) {
+        var start = SegmentHeader.size
+        let end: Int
+        if let limit { end = limit } else { end = try file.size() }
+        while start < end {
+            var scanner = try SegmentScanner(file: file, from: start, limit: end)
+            var damagedAt: Int? = nil
+            scan: while true {
+                switch try scanner.next() {
+                case .record(let r):
+                    record(r.offset, r.header, Array(r.key))
+                case .end(let offset):
+                    // Records run to the end of a sealed segment, and to the writer's end of the
+                    // active one: zeros before that are damage (a lost block), not an end.
+                    if offset < end {
+                        report.problems.append(.init(path: file.path, offset: Int64(offset), message: "zeros where records should be"))
+                        damagedAt = offset
+                    }
+                    break scan
+                case .invalid(let offset, let reason):
+                    report.problems.append(.init(path: file.path, offset: Int64(offset), message: reason))
+                    damagedAt = offset
+                    break scan
+                }
+            }
+            guard let damaged = damagedAt else { return }
+            guard let next = try nextValidRecord(in: file, after: damaged, end: end) else { return }
+            start = next
+        }
+    }
+
+    /// The first offset after `damaged`, on an 8-byte boundary, where a whole valid record starts.
+    private func nextValidRecord(in file: SegmentFile, after damaged: Int, end: Int) throws(KVError) -> Int? {
+        let window = 1 << 16
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: window, alignment: 16)
+        defer { buffer.deallocate() }
+        var base = damaged + 8
+        while base + RecordHeader.size <= end {
+            let n = try file.read(into: buffer, count: min(window, end - base), at: base)
+            guard n >= RecordHeader.size else { return nil }
+            var at = 0
+            while at + RecordHeader.size <= n {
+                let p = UnsafeRawPointer(buffer + at)
+                // Cheap checks first; only a plausible header is read whole and checksummed.
+                if let kind = RecordKind(rawValue: p.loadLE(UInt8.self, at: 4)), kind != .batch,
+                   p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 {
+                    let length = RecordHeader.size + Int(p.loadLE(UInt32.self, at: 16)) + Int(p.loadLE(UInt32.self, at: 20))
+                    if length <= end - (base + at), length <= Limits.maximumRecordLength {
+                        let whole = try ScratchBuffer.with(length) { (record) throws(KVError) -> Bool in
+                            let m = try file.read(into: record, count: length, at: base + at)
+                            if case .record = RecordHeader.parse(record, available: m) { return true }
+                            return false
+                        }
+                        if whole { return base + at }
+                    }
+                }
+                at += 8
+            }
+            base += (n - RecordHeader.size + 8) & ~7
+        }
+        return nil
+    }
+
+    private func checkHint(of file: SegmentFile, against records: [(offset: Int, header: RecordHeader, key: [UInt8])],
+                           report: inout Store.VerificationReport) {
+        let path = directory + "/" + FileNames.hint(file.id)
+        guard Sys.kind(of: path) == .file else { return }
+        report.hints += 1
+        guard let bytes = try? readWholeFile(path) else {
+            report.problems.append(.init(path: path, offset: nil, message: "cannot read the hint file"))
+            return
+        }
+        let storeID = (try? readWholeFile(directory + "/" + FileNames.manifest))
+            .flatMap { try? Manifest.decode($0, path: directory) }?.storeID ?? 0
+        let hint: HintFile
+        do { hint = try HintFile.decode(bytes, path: path, segmentID: file.id, storeID: storeID) } catch {
+            report.problems.append(.init(path: path, offset: error.offset, message: error.message))
+            return
+        }
+        guard hint.entries.count == records.count else {
+            report.problems.append(.init(path: path, offset: nil,
+                                         message: "lists \(hint.entries.count) records, the segment holds \(records.count)"))
+            return
+        }
+        for (entry, record) in zip(hint.entries, records) {
+            let key = Array(hint.bytes[entry.keyStart ..< entry.keyStart + entry.keyLength])
+            if entry.offset != record.offset || entry.sequence != record.header.sequence || entry.length != record.header.length
+                || entry.kind != record.header.kind || key != record.key {
+                report.problems.append(.init(path: path, offset: Int64(entry.offset), message: "entry does not match the segment's record"))
+                return
+            }
+        }
+    }
+
+    private func checkIndex(_ index: HashIndex, latest: [[UInt8]: Latest], valid: Set<UInt64>, files: SegmentTable,
+                            report: inout Store.VerificationReport) {
+        let path = directory + "/" + FileNames.index
+        var expected: [UInt64: Location] = [:]  // slot location word → location, for live keys
+        for (key, record) in latest where record.isPut {
+            report.keys += 1
+            expected[record.location.word] = record.location
+            let hash = key.withUnsafeBytes { hasher.hash($0) }
+            let found = index.probe(hash: hash) { (_, word) -> Bool? in word == record.location.word ? true : nil } ?? false
+            if !found {
+                report.problems.append(.init(path: path, offset: nil,
+                                             message: "a live key (\(key.count) bytes, at \(FileNames.segment(record.location.segmentID))@\(record.location.offset)) is not indexed at its latest record"))
+            }
+        }
+        var live = 0
+        index.forEachLive { slot, _, word in
+            live += 1
+            let location = Location(word: word)
+            if expected[word] == nil {
+                let exists = valid.contains(UInt64(location.segmentID) << 32 | UInt64(location.offset))
+                report.problems.append(.init(path: path, offset: Int64(IndexHeader.pageSize + slot * HashIndex.slotSize),
+                                             message: exists ? "slot \(slot) points at a record that is not its key's latest put"
+                                                             : "slot \(slot) points at \(FileNames.segment(location.segmentID))@\(location.offset), where no valid record starts"))
+            }
+        }
+        if live != index.liveCount {
+            report.problems.append(.init(path: path, offset: Int64(IndexHeader.liveCount),
+                                         message: "liveCount is \(index.liveCount), the table holds \(live) keys"))
+        }
+    }
+}

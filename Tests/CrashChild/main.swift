@@ -110,15 +110,16 @@ struct CrashChild {
         return i
     }
 
-    /// A value of 0 bytes to 32 KiB (one in a thousand 100 to 300 KiB), half of them compressible.
+    /// A value of 0 bytes to 16 KiB (one in a thousand 100 to 300 KiB, which gets a segment of its
+    /// own), half of them compressible.
     mutating func makeValue(_ n: UInt64, _ member: Int) -> [UInt8] {
         let r = rng.next() % 10_000
         let length: Int
         switch r {
-        case ..<1_000: length = Int(rng.next() % 24)
-        case ..<7_000: length = 24 + Int(rng.next() % 577)
-        case ..<9_500: length = 601 + Int(rng.next() % 3_496)
-        case ..<9_990: length = 4_097 + Int(rng.next() % 28_672)
+        case ..<2_000: length = Int(rng.next() % 24)
+        case ..<8_000: length = 24 + Int(rng.next() % 277)
+        case ..<9_700: length = 301 + Int(rng.next() % 1_748)
+        case ..<9_990: length = 2_049 + Int(rng.next() % 14_336)
         default: length = (100 << 10) + Int(rng.next() % (200 << 10))
         }
         var value = Array("v \(seed) \(n) \(member);".utf8)

@@ -228,21 +228,23 @@ extension StoreEngine {
     }
 
     /// The offset just past the last non-zero byte in `[from, to)` of `file` (`from` if all zero):
-    /// how much of a dropped tail held anything.
+    /// how much of a dropped tail held anything. Reads backwards a megabyte at a time and stops at
+    /// the first non-zero word, so a preallocated tail of zeros costs one pass at most.
     private static func lastNonZeroByte(in file: SegmentFile, from: Int, to: Int) throws(KVError) -> Int {
-        var last = from
-        var at = from
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
-        while at < to {
-            let n = try file.read(into: buffer, count: min(chunk, to - at), at: at)
-            if n == 0 { break }
-            let bytes = UnsafeRawBufferPointer(start: buffer, count: n)
-            if let i = bytes.lastIndex(where: { $0 != 0 }) { last = at + i + 1 }
-            at += n
+        var end = to
+        while end > from {
+            let start = max(from, end - chunk)
+            let n = try file.read(into: buffer, count: end - start, at: start)
+            var i = n
+            while i >= 8 && buffer.loadUnaligned(fromByteOffset: i - 8, as: UInt64.self) == 0 { i -= 8 }
+            while i > 0 && buffer.load(fromByteOffset: i - 1, as: UInt8.self) == 0 { i -= 1 }
+            if i > 0 { return start + i }
+            end = start
         }
-        return last
+        return from
     }
 
     /// Whether a segment file is shorter than its header or its header is all zeros: a segment

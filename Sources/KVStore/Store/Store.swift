@@ -90,6 +90,8 @@ public final class Store: Sendable {
     ///   too long value (nothing is written), ``KVError/Code/io`` (`ENOSPC` on a full disk).
     @inlinable
     public func set(_ value: some Collection<UInt8>, forKey key: some Collection<UInt8>) throws {
+        // Lengths first: a lazy collection over the limit must not be copied out before it is refused.
+        try _checkLengths(key: key.count, value: value.count)
         try withContiguousBytes(key) { k in try withContiguousBytes(value) { v in try _set(key: k, value: v) } }
     }
 
@@ -132,6 +134,12 @@ public final class Store: Sendable {
     }
 
     // MARK: - Non-generic entry points
+
+    @usableFromInline
+    func _checkLengths(key: Int, value: Int) throws {
+        try Self.checkKey(key)
+        try Self.checkValue(value)
+    }
 
     @usableFromInline
     func _withValue(key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -17,19 +17,19 @@ final class Sealer: Sendable {
     }
 
     /// Queues a segment that will never be written again.
-    func seal(_ segment: SegmentFile, lastSequence: UInt64) {
+    func seal(_ segment: SegmentFile) {
         queue.async { [self] in
             // A failed sync is recorded by the coordinator and fails later writes; no hint then.
-            guard (try? coordinator.waitDurable(lastSequence)) != nil else { return }
+            guard (try? coordinator.syncSealed(segment)) != nil else { return }
             writeHint(segment)
         }
     }
 
-    /// Queues hint files for sealed segments that lack one (after a crash), once the records up to
-    /// `sequence` are durable: a hint must never describe records that a power loss could take back.
-    func writeMissingHints(_ segments: [SegmentFile], after sequence: UInt64) {
+    /// Queues hint files for sealed segments that lack one (after a crash), once they are durable:
+    /// a hint must never describe records that a power loss could take back.
+    func writeMissingHints(_ segments: [SegmentFile]) {
         queue.async { [self] in
-            guard (try? coordinator.waitDurable(sequence)) != nil else { return }
+            guard let last = segments.last, (try? coordinator.syncSealed(last)) != nil else { return }
             segments.forEach(writeHint)
         }
     }

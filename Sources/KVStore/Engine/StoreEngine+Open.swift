@@ -217,7 +217,7 @@ extension StoreEngine {
         let views = ViewBox(ReadView(index: index, segments: segments))
         let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
         let unhinted = files.dropLast().filter { !hasHint($0) }
-        if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted), after: lastSequence) }
+        if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted)) }
         var writerConfiguration = configuration
         writerConfiguration.bootID = bootID
         let writer = Writer(directory: directory, storeID: storeID, hasher: hasher, configuration: writerConfiguration, views: views,

@@ -118,6 +118,43 @@ final class SyncCoordinator: @unchecked Sendable {
         }
     }
 
+    /// Makes a sealed segment durable, with every older file before it, but not the active segment:
+    /// syncing that while the writer fills it would write-protect its mapped pages under the writer
+    /// (a fault and a TLB shootdown per page). The sealer calls this before writing a hint.
+    func syncSealed(_ segment: SegmentFile) throws(KVError) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while syncing { pthread_cond_wait(condition, mutex) }
+        if let failure { throw failure }
+        guard let position = unsynced.firstIndex(where: { $0 === segment }) else { return }  // a round synced it
+        syncing = true
+        let files = Array(unsynced[...position])
+        let syncDirectory = directoryDirty
+        directoryDirty = false
+        pthread_mutex_unlock(mutex)
+        var error: KVError? = nil
+        do throws(KVError) {
+            if syncDirectory {
+                do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
+            }
+            for file in files { try file.sync() }
+        } catch let e {
+            error = e
+        }
+        pthread_mutex_lock(mutex)
+        syncing = false
+        rounds.add(1, ordering: .relaxed)
+        if let error {
+            failure = error
+            failed.store(true, ordering: .relaxed)
+        } else {
+            // Only rounds remove files, and none ran meanwhile: these are still the first ones.
+            unsynced.removeFirst(files.count)
+        }
+        pthread_cond_broadcast(condition)
+        if let error { throw error }
+    }
+
     /// Syncs everything written so far.
     func syncAll() throws(KVError) {
         try waitDurable(written.load(ordering: .acquiring))

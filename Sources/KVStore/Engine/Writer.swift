@@ -132,17 +132,24 @@ final class Writer: @unchecked Sendable {
         // Advance first: a key set twice in one batch must find its first member when applying the
         // second. By what was written: compressed members are shorter than `total` reserved.
         active.advance(by: offset - start)
-        for op in applied {
-            let key = UnsafeRawBufferPointer(start: base + op.key.lowerBound, count: op.key.count)
-            let slot = try findSlot(hash: op.hash, key: key)
-            switch (op.location, slot) {
-            case (let location?, let slot?): index.update(slot: slot, location: location.word)
-            case (let location?, nil): index.insert(hash: op.hash, location: location.word)
-            case (nil, let slot?): index.remove(slot: slot)
-            case (nil, nil): break
-            }
-        }
         nextSequence = sequence + 1
+        do {
+            for op in applied {
+                let key = UnsafeRawBufferPointer(start: base + op.key.lowerBound, count: op.key.count)
+                let slot = try findSlot(hash: op.hash, key: key)
+                switch (op.location, slot) {
+                case (let location?, let slot?): index.update(slot: slot, location: location.word)
+                case (let location?, nil): index.insert(hash: op.hash, location: location.word)
+                case (nil, let slot?): index.remove(slot: slot)
+                case (nil, nil): break
+                }
+            }
+        } catch {
+            // The batch is in the log but only partly in the index. Refuse further writes; reopening
+            // replays the log from `covered`, which has not moved past the batch, and completes it.
+            coordinator.fail(error)
+            throw error
+        }
         index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
         coordinator.noteWritten(sequence)
         return sequence
@@ -257,7 +264,7 @@ final class Writer: @unchecked Sendable {
         segments = segments.adding(next.file)
         index.setCovered(LogPosition(segmentID: next.id, offset: next.end), sequence: lastSequence)
         views.publish(ReadView(index: index, segments: segments))
-        sealer.seal(sealedFile, lastSequence: lastSequence)
+        sealer.seal(sealedFile)
     }
 
     // MARK: - Index growth

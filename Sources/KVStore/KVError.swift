@@ -34,6 +34,8 @@ public struct KVError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let incompatibleFormat = Code("incompatibleFormat")
         /// Thrown when the store needs something this build or platform does not provide.
         public static let unsupported = Code("unsupported")
+        /// Thrown by writes to a store opened with ``Store/Configuration-swift.struct/readOnly``.
+        public static let readOnly = Code("readOnly")
         /// Thrown when the path is a file, or a non-empty directory that does not hold a store.
         /// Nothing in it is changed.
         public static let notAStore = Code("notAStore")

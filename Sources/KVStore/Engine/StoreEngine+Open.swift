@@ -11,6 +11,7 @@ extension StoreEngine {
 
         // 1. The directory: create it, or make sure it is a store (or empty) before touching it.
         switch Sys.kind(of: directory) {
+        case .missing where configuration.readOnly: throw KVError(.notAStore, "there is no store at this path", path: directory)
         case .missing: try makeDirectories(directory)
         case .directory: break
         case .file, .other: throw KVError(.notAStore, "the path is not a directory", path: directory)
@@ -21,20 +22,33 @@ extension StoreEngine {
         var manifest: Manifest? = nil
         if names.contains(FileNames.manifest) {
             manifest = try Manifest.decode(readWholeFile(manifestPath), path: manifestPath)
+        } else if configuration.readOnly {
+            throw KVError(.notAStore, "the directory holds no STORE file", path: directory)
         } else if names.contains(where: { $0 != FileNames.lock && $0 != FileNames.manifest + FileNames.temporarySuffix }) {
             throw KVError(.notAStore, "the directory is not empty and holds no STORE file", path: directory)
         }
 
-        // 2. The lock: one writer process at a time.
+        // 2. The lock: one writer process at a time. A read-only open takes it too (so that it never
+        // reads files a writer is changing) but does not create the LOCK file.
         let lockPath = directory + "/" + FileNames.lock
         let lockFD: Int32
-        do { lockFD = try Sys.open(lockPath, O_RDWR | O_CREAT) } catch { throw error.kvError("open", path: lockPath) }
-        do { try lockBriefly(lockFD) } catch {
+        if configuration.readOnly && !names.contains(FileNames.lock) {
+            lockFD = -1
+        } else {
+            do { lockFD = try Sys.open(lockPath, configuration.readOnly ? O_RDONLY : O_RDWR | O_CREAT) } catch {
+                throw error.kvError("open", path: lockPath)
+            }
+        }
+        if lockFD >= 0 { do { try lockBriefly(lockFD) } catch {
             Sys.close(lockFD)
             if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: lockPath) }
             throw error.kvError("flock", path: lockPath)
-        }
+        } }
         do {
+            if configuration.readOnly {
+                return try openReadOnly(directory: directory, names: names, manifest: manifest!, configuration: configuration,
+                                        lockFD: lockFD)
+            }
             if manifest == nil {
                 let created = Manifest(storeID: .random(in: 1...UInt64.max), hashSeed: .random(in: 0...UInt64.max),
                                        createdAt: UInt64(max(0, time(nil))))
@@ -44,9 +58,58 @@ extension StoreEngine {
             }
             return try recover(directory: directory, names: names, manifest: manifest!, configuration: configuration, lockFD: lockFD)
         } catch {
-            Sys.close(lockFD)
+            if lockFD >= 0 { Sys.close(lockFD) }
             throw error
         }
+    }
+
+    /// Opens without changing any file in the directory: no recovery writes, no hint files, no
+    /// index changes. An index that was not closed cleanly is rebuilt into a temporary file outside
+    /// the store (removed at once; it lives as long as its mapping). Writes throw `.readOnly`.
+    private static func openReadOnly(directory: String, names: [String], manifest: Manifest, configuration: Store.Configuration,
+                                     lockFD: Int32) throws(KVError) -> StoreEngine {
+        let hasher = configuration.hasher ?? .wyhash(seed: manifest.hashSeed)
+        let bootID = configuration.bootID ?? BootID.current()
+        var report = Store.RecoveryReport()
+        var files: [SegmentFile] = []
+        for id in names.compactMap({ FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }).sorted() {
+            do { files.append(try SegmentFile.open(directory: directory, id: id, storeID: manifest.storeID, writable: false)) }
+            catch let error where error.code == .corruption {
+                if !headerIsUnwritten(directory + "/" + FileNames.segment(id)) { report.problems.append(error) }
+            }
+        }
+        let indexPath = directory + "/" + FileNames.index
+        var index: HashIndex? = nil
+        if let (existing, trust) = HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
+                                                  bootID: bootID, writable: false),
+           trust == .clean, let last = files.last, existing.covered.segmentID == last.id,
+           (try? last.size()) == existing.covered.offset {
+            index = existing
+            report.indexTrust = .clean
+        }
+        if index == nil {
+            let temporary = temporaryDirectory() + "/kvstore-readonly-\(UInt64.random(in: 0...UInt64.max)).index"
+            let rebuilder = IndexRebuilder(directory: directory, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
+                                           hasher: hasher, bootID: bootID)
+            let outcome = try rebuilder.rebuild(segments: files, path: temporary, generation: 0)
+            _ = try? Sys.unlink(temporary)
+            report.problems += outcome.problems
+            report.setAsideSegments = outcome.lost.map(\.path)
+            let lostIDs = Set(outcome.lost.map(\.id))
+            files.removeAll { lostIDs.contains($0.id) }
+            index = outcome.index
+            report.indexTrust = files.isEmpty ? .new : .rebuilt
+        }
+        let views = ViewBox(ReadView(index: index!, segments: SegmentTable(files)))
+        let coordinator = SyncCoordinator(directory: directory, writtenSequence: index!.lastSequence)
+        return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
+                           coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator),
+                           lockFD: lockFD, recovery: report)
+    }
+
+    private static func temporaryDirectory() -> String {
+        if let value = getenv("TMPDIR"), let path = String(validatingCString: value), !path.isEmpty { return path }
+        return "/tmp"
     }
 
     /// Takes the store's lock, trying again for up to 50 ms. A lock is held by an open file

@@ -8,32 +8,41 @@ extension StoreEngine {
     }
 
     func verify() throws(KVError) -> Store.VerificationReport {
-        try withWriter { (writer) throws(KVError) -> Store.VerificationReport in
-            var report = Store.VerificationReport()
-            var latest: [[UInt8]: Latest] = [:]
-            var valid = Set<UInt64>()  // locations (segment, offset) of valid records
-            let active = writer.active
-            for file in writer.segments.all {
-                report.segments += 1
-                let limit = file.id == active.id ? active.end : nil
-                var records: [(offset: Int, header: RecordHeader, key: [UInt8])] = []
-                try scanResyncing(file, limit: limit, report: &report) { offset, header, key in
-                    records.append((offset, header, key))
-                }
-                for r in records {
-                    report.records += 1
-                    valid.insert(UInt64(file.id) << 32 | UInt64(r.offset))
-                    let location = Location(segmentID: file.id, offset: r.offset, recordLength: r.header.length)
-                    if let previous = latest[r.key], previous.sequence > r.header.sequence { continue }
-                    latest[r.key] = Latest(sequence: r.header.sequence, location: location, isPut: r.header.kind == .put)
-                }
-                if file.id != active.id {
-                    checkHint(of: file, against: records, report: &report)
-                }
-            }
-            checkIndex(writer.index, latest: latest, valid: valid, files: writer.segments, report: &report)
-            return report
+        if configuration.readOnly {
+            let view = try views.get()
+            return try verify(segments: view.segments, index: view.index, end: view.index.covered)
         }
+        // Writes wait: the log and the index must not move while they are compared.
+        return try withWriter { (writer) throws(KVError) -> Store.VerificationReport in
+            try verify(segments: writer.segments, index: writer.index,
+                       end: LogPosition(segmentID: writer.active.id, offset: writer.active.end))
+        }
+    }
+
+    private func verify(segments: SegmentTable, index: HashIndex, end: LogPosition) throws(KVError) -> Store.VerificationReport {
+        var report = Store.VerificationReport()
+        var latest: [[UInt8]: Latest] = [:]
+        var valid = Set<UInt64>()  // locations (segment, offset) of valid records
+        for file in segments.all {
+            report.segments += 1
+            let limit = file.id == end.segmentID ? end.offset : nil
+            var records: [(offset: Int, header: RecordHeader, key: [UInt8])] = []
+            try scanResyncing(file, limit: limit, report: &report) { offset, header, key in
+                records.append((offset, header, key))
+            }
+            for r in records {
+                report.records += 1
+                valid.insert(UInt64(file.id) << 32 | UInt64(r.offset))
+                let location = Location(segmentID: file.id, offset: r.offset, recordLength: r.header.length)
+                if let previous = latest[r.key], previous.sequence > r.header.sequence { continue }
+                latest[r.key] = Latest(sequence: r.header.sequence, location: location, isPut: r.header.kind == .put)
+            }
+            if file.id != end.segmentID {
+                checkHint(of: file, against: records, report: &report)
+            }
+        }
+        checkIndex(index, latest: latest, valid: valid, files: segments, report: &report)
+        return report
     }
 
     /// Scans a segment; after an invalid record, looks for the next valid one at each following

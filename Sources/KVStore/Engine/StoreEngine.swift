@@ -18,7 +18,7 @@ final class StoreEngine: Sendable {
     private let lockFD: Mutex<Int32>
     private let periodic: PeriodicSync?
 
-    init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer,
+    init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
          coordinator: SyncCoordinator, sealer: Sealer, lockFD: Int32, recovery: Store.RecoveryReport) {
         self.directory = directory
         self.configuration = configuration
@@ -42,7 +42,12 @@ final class StoreEngine: Sendable {
     @inline(__always)
     func withWriter<R>(_ body: (Writer) throws(KVError) -> R) throws(KVError) -> R {
         try writer.withLock { (w) throws(KVError) -> R in
-            guard let w else { throw KVError.closed() }
+            guard let w else {
+                if configuration.readOnly, (try? views.get()) != nil {
+                    throw KVError(.readOnly, "the store was opened read-only", path: directory)
+                }
+                throw KVError.closed()
+            }
             return try body(w)
         }
     }
@@ -63,6 +68,11 @@ final class StoreEngine: Sendable {
     /// Syncs everything, truncates the active segment to its records and marks the index clean,
     /// so that the next open reads no segment. Idempotent.
     func close() throws(KVError) {
+        if configuration.readOnly {
+            views.close()
+            releaseLock()
+            return
+        }
         try writer.withLock { (slot) throws(KVError) in
             guard let w = slot else { return }
             periodic?.cancel()
@@ -104,6 +114,12 @@ final class StoreEngine: Sendable {
             slot = nil
             releaseLock()
         }
+    }
+
+    /// Where the log ends: the writer's position, or the index's for a read-only store.
+    func logEnd() throws(KVError) -> LogPosition {
+        if configuration.readOnly { return try views.get().index.covered }
+        return try withWriter { (w) throws(KVError) in LogPosition(segmentID: w.active.id, offset: w.active.end) }
     }
 
     private func releaseLock() {

@@ -50,12 +50,12 @@ extension HashIndex {
 
     /// Opens and validates an existing index file. Returns `nil` when it cannot be trusted at all
     /// (missing, damaged, from another store, or left open before a reboot); the caller rebuilds.
-    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8]) -> (HashIndex, Trust)? {
-        guard let fd = try? Sys.open(path, O_RDWR) else { return nil }
+    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8], writable: Bool = true) -> (HashIndex, Trust)? {
+        guard let fd = try? Sys.open(path, writable ? O_RDWR : O_RDONLY) else { return nil }
         guard let size = try? Int(Sys.fileSize(fd)), size >= IndexHeader.pageSize + minimumCapacity * slotSize else {
             Sys.close(fd); return nil
         }
-        guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: true, ownsDescriptor: true) else {
+        guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: writable, ownsDescriptor: true) else {
             Sys.close(fd); return nil
         }
         let h = UnsafeRawPointer(file.base)

@@ -47,6 +47,12 @@ extension Store {
         /// store does not pay for growing it step by step. It still grows past it when needed.
         /// Costs 32 bytes of index file per expected key.
         public var expectedKeyCount: Int = 0
+        /// Opens without changing any file: no recovery writes, no index or hint updates, no new
+        /// files. Reads, cursors, statistics and ``Store/verify()`` work; writes throw
+        /// ``KVError/Code/readOnly``. The store's lock is still taken, so a store another process
+        /// has open gives ``KVError/Code/locked``. An index that was not closed cleanly is rebuilt
+        /// in memory (a temporary file outside the store) for the life of the handle.
+        public var readOnly: Bool = false
 
         /// Test seams, not public API.
         var hasher: KeyHasher? = nil

@@ -28,7 +28,8 @@ extension Store {
     public var statistics: Statistics {
         get throws {
             let view = try engine.views.get()
-            let activeEnd = try engine.withWriter { (w) throws(KVError) in (w.active.id, w.active.end) }
+            let end = try engine.logEnd()
+            let activeEnd = (end.segmentID, end.offset)
             var liveBytes: Int64 = 0
             view.index.forEachLive { _, _, word in liveBytes += Int64(Location(word: word).readLength) }
             var dataBytes: Int64 = 0

@@ -194,3 +194,12 @@ func withContiguousBytes<R>(_ collection: some Collection<UInt8>, _ body: (Unsaf
     }
     return try Array(collection).withUnsafeBytes(body)
 }
+
+extension Store {
+    /// Abandons the store as a crash would: nothing synced, the index not marked clean, the lock
+    /// released. Tests only. A method of `Store` (not of its engine) so that the store is certainly
+    /// alive during the call: releasing it first would close it cleanly.
+    func simulateCrash() {
+        engine.simulateCrash()
+    }
+}

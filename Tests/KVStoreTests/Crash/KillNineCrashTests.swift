@@ -466,7 +466,7 @@ private final class KillNineRun {
         // (the child then recovers it itself).
         try timed("close") {
             if rng.chance(0.3) {
-                store.engine.simulateCrash()
+                store.simulateCrash()
                 expectedChildTrust = reboot ? "rebuilt" : "replayed"  // the child runs in the real boot
             } else {
                 try store.close()

@@ -102,12 +102,12 @@ struct CollisionTests {
                     #expect(store.recoveryReport.indexTrust == .clean)
                     try check("after a clean reopen")
                 case 1:
-                    store.engine.simulateCrash()
+                    store.simulateCrash()
                     store = try Store(path: directory, configuration: configuration)
                     #expect(store.recoveryReport.indexTrust == .replayed)
                     try check("after a crash and replay")
                 case 2:
-                    store.engine.simulateCrash()
+                    store.simulateCrash()
                     configuration.bootID = TestStores.randomBootID(using: &rng)
                     store = try Store(path: directory, configuration: configuration)
                     #expect(store.recoveryReport.indexTrust == .rebuilt)

@@ -111,7 +111,7 @@ struct GrowthTests {
             store = try Store(path: directory, configuration: configuration)
             #expect(store.recoveryReport.indexTrust == .clean)
             try checkEverything("after a clean reopen")
-            store.engine.simulateCrash()
+            store.simulateCrash()
             configuration.bootID = TestStores.randomBootID()
             store = try Store(path: directory, configuration: configuration)
             #expect(store.recoveryReport.indexTrust == .rebuilt)
@@ -130,7 +130,7 @@ struct GrowthTests {
             for i in 0..<30_000 { try store.set(Self.value(i), forKey: Self.key(i)) }
             let grown = try store.statistics.indexCapacity
             #expect(grown > HashIndex.minimumCapacity * 16)
-            store.engine.simulateCrash()
+            store.simulateCrash()
             store = try Store(path: directory, configuration: configuration)
             #expect(store.recoveryReport.indexTrust == .replayed)
             #expect(try store.statistics.indexCapacity == grown)

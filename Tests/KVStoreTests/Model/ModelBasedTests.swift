@@ -225,7 +225,7 @@ private final class ModelRun {
     /// Abandons the store as `kill -9` would, then opens it again: same boot (the index is replayed
     /// from its covered position) or, one time in four, a pretended reboot (the index is rebuilt).
     func crash() throws {
-        store.engine.simulateCrash()
+        store.simulateCrash()
         let reboot = rng.chance(0.25)
         if reboot { configuration.bootID = rng.bytes(16) }
         store = try Store(path: directory, configuration: configuration)

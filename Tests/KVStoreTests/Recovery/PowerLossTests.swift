@@ -115,7 +115,7 @@ private final class PowerLossRun {
             history = []
             durable = 0
             if try !runOperations(store) { return true }
-            store.engine.simulateCrash()
+            store.simulateCrash()
             let mode = PowerLossSimulator.SegmentMode.allCases.randomElement(using: &rng)!
             let outcome = try simulator.powerLoss(using: &rng, segmentMode: mode)
             log.append("life \(life): \(history.count) ops, durable \(durable), crash \(mode): \(outcome)")

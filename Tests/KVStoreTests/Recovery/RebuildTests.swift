@@ -26,7 +26,7 @@ struct RebuildTests {
             try store.set([1, 2, 3], forKey: Array("after".utf8))
             try store.set(compressible, forKey: Array("after-2".utf8))
             try store.sync()
-            store.engine.simulateCrash()
+            store.simulateCrash()
 
             store = try Self.reopenAfterReboot(directory, configuration)
             #expect(store.recoveryReport.indexTrust == .rebuilt)
@@ -83,7 +83,7 @@ struct RebuildTests {
                 i += 1
             }
             try store.sync()
-            store.engine.simulateCrash()
+            store.simulateCrash()
             // The newest segment lost everything, header included.
             let newest = try FileSurgery.lastSegmentPath(in: directory)
             try FileSurgery.write([UInt8](repeating: 0, count: 4096), to: newest)

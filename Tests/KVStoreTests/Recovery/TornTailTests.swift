@@ -180,7 +180,7 @@ struct TailFixture {
         let configuration = TestStores.configuration(compression: compression, segmentSize: 256 << 10, bootID: TestStores.randomBootID())
         var store = try Store(path: directory, configuration: configuration)
         try writes(store)
-        store.engine.simulateCrash()
+        store.simulateCrash()
         let crashFiles = try FileSurgery.snapshot(directory)
         let segmentName = try #require(try FileSurgery.segmentNames(in: directory).last)
         let records = try FileSurgery.records(inSegment: directory + "/" + segmentName)

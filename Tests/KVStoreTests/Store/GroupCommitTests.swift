@@ -64,7 +64,7 @@ struct GroupCommitTests {
                 #expect { try store.set("later", forKey: "c") } throws: { ($0 as? KVError)?.code == .io }
                 // Reads still work.
                 #expect(try store.string(forKey: "a") == "before")
-                store.engine.simulateCrash()
+                store.simulateCrash()
             }
             // Reopening starts afresh: the synced write is there.
             let reopened = try Store(path: dir)

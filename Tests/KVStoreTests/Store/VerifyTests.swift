@@ -64,7 +64,7 @@ struct VerifyTests {
             let report = try store.verify()
             #expect(report.problems.count == 2, "\(report.problems)")  // the slot, and the key it lost
             #expect(report.problems.allSatisfy { $0.path.hasSuffix("/index") })
-            store.engine.simulateCrash()
+            store.simulateCrash()
         }
     }
 }

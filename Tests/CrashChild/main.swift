@@ -206,6 +206,28 @@ do {
 } catch {
     fail("opening the store failed: \(error)")
 }
+// Half of the children also compact, over and over, on a second thread, so that kills land in the
+// middle of compactions (low thresholds: a few overwrites make a segment eligible).
+nonisolated(unsafe) var compactionTarget: Store? = nil
+
+/// The compacting thread's body. Not top-level code: that would be isolated to the main actor.
+nonisolated func compactForever(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    var options = Store.CompactionOptions()
+    options.minimumDeadRatio = 0.3
+    options.minimumDeadBytes = 0
+    while let store = compactionTarget {
+        _ = try? store.compact(options)
+        usleep(1_000)
+    }
+    return nil
+}
+
+if (seed >> 2) & 1 == 1 {
+    compactionTarget = store
+    var thread = pthread_t()
+    pthread_create(&thread, nil, compactForever, nil)
+}
+
 var child = CrashChild(seed: seed, oracle: oracle, store: store, rng: SplitMix64(state: seed),
                        keys: [[UInt8]?](repeating: nil, count: keyCount))
 child.run()

@@ -9,6 +9,10 @@ final class Sealer: Sendable {
     private let storeID: UInt64
     private let coordinator: SyncCoordinator
     private let hintFailures = Atomic<Int>(0)
+    private let onSealed = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Called (on the sealer's queue) after each sealed segment is durable and hinted.
+    func setOnSealed(_ action: @escaping @Sendable () -> Void) { onSealed.withLock { $0 = action } }
 
     init(directory: String, storeID: UInt64, coordinator: SyncCoordinator) {
         self.directory = directory
@@ -22,6 +26,7 @@ final class Sealer: Sendable {
             // A failed sync is recorded by the coordinator and fails later writes; no hint then.
             guard (try? coordinator.syncSealed(segment)) != nil else { return }
             writeHint(segment)
+            onSealed.withLock { $0 }?()
         }
     }
 

@@ -15,6 +15,7 @@ final class StoreEngine: Sendable {
     let coordinator: SyncCoordinator
     let sealer: Sealer
     let recovery: Store.RecoveryReport
+    let compactor = Compactor()
     private let lockFD: Mutex<Int32>
     private let periodic: PeriodicSync?
 
@@ -34,6 +35,7 @@ final class StoreEngine: Sendable {
         } else {
             periodic = nil
         }
+        sealer.setOnSealed { [weak self] in self?.compactAutomaticallyIfDue() }
     }
 
     // MARK: - Writes
@@ -68,6 +70,8 @@ final class StoreEngine: Sendable {
     /// Syncs everything, truncates the active segment to its records and marks the index clean,
     /// so that the next open reads no segment. Idempotent.
     func close() throws(KVError) {
+        // Before the writer's lock: a running compaction needs it to finish its chunk.
+        compactor.shutDown()
         if configuration.readOnly {
             views.close()
             releaseLock()
@@ -106,6 +110,7 @@ final class StoreEngine: Sendable {
 
     /// Abandons the store as a crash would: nothing synced, nothing marked clean. Tests only.
     func simulateCrash() {
+        compactor.shutDown()
         writer.withLock { slot in
             guard slot != nil else { return }
             periodic?.cancel()

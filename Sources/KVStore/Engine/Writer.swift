@@ -182,7 +182,7 @@ final class Writer: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func finish(length: Int, sequence: UInt64) {
+    func finish(length: Int, sequence: UInt64) {
         active.advance(by: length)
         nextSequence = sequence + 1
         index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
@@ -223,7 +223,7 @@ final class Writer: @unchecked Sendable {
     // MARK: - Segments
 
     /// The offset where a record of `length` bytes goes, rolling to a new segment if needed.
-    private func room(for length: Int) throws(KVError) -> Int {
+    func room(for length: Int) throws(KVError) -> Int {
         try coordinator.checkFailure()
         if active.reserve(length) == nil {
             try roll(toFit: length)

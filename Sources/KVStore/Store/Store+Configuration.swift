@@ -53,6 +53,16 @@ extension Store {
         /// has open gives ``KVError/Code/locked``. An index that was not closed cleanly is rebuilt
         /// in memory (a temporary file outside the store) for the life of the handle.
         public var readOnly: Bool = false
+        /// Compaction that runs on its own after a segment is sealed, with these thresholds; `nil`
+        /// to compact only when ``Store/compact(_:)`` is called. Default: segments at least 50% and
+        /// 16 MiB dead, copied at most at 64 MiB/s.
+        public var automaticCompaction: CompactionOptions? = {
+            var options = CompactionOptions()
+            options.minimumDeadRatio = 0.5
+            options.minimumDeadBytes = 16 << 20
+            options.maximumBytesPerSecond = 64 << 20
+            return options
+        }()
 
         /// Test seams, not public API.
         var hasher: KeyHasher? = nil

@@ -6,8 +6,9 @@ extension Store {
     /// while let (key, value) = try cursor.next() { … }
     /// ```
     /// The cursor reads the segment files sequentially and yields each record that is still the
-    /// key's latest. Keys not written during the iteration are yielded exactly once; a key set or
-    /// removed while the cursor runs may be missed or yielded twice.
+    /// key's latest. Keys not written during the iteration are yielded exactly once, unless a
+    /// compaction moves them meanwhile; a key set, removed or moved while the cursor runs may be
+    /// missed or yielded twice.
     public struct Cursor {
         let state: CursorState
 

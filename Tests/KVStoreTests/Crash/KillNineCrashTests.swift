@@ -30,6 +30,7 @@ struct KillNineCrashTests {
             #expect(run.writingKills >= KillNineRun.requiredKills, "only \(run.writingKills) kills hit a writing child — \(run.context)")
             #expect(run.replayedOpens > 0, "no reopen after a kill replayed the index — \(run.context)")
             #expect(run.rebuiltOpens > 0, "no reopen with another boot id rebuilt the index — \(run.context)")
+            #expect(run.compactingChildren >= KillNineRun.requiredCompactingKills, "only \(run.compactingChildren) kills hit a compacting child — \(run.context)")
         }
     }
 }
@@ -249,6 +250,8 @@ private final class KillNineRun {
     struct Stop: Error {}
 
     static let requiredKills = 200
+    /// Kills of children that were compacting continuously beside their writes.
+    static let requiredCompactingKills = 100
     /// A store whose files pass this size is set aside for a fresh one, so that the full scans stay
     /// fast and the segment count stays far below descriptor limits.
     static let storeSizeLimit: Int64 = 40 << 20
@@ -276,6 +279,8 @@ private final class KillNineRun {
     var replayedOpens = 0
     var rebuiltOpens = 0
     var acknowledgedOperations = 0
+    /// Children killed while compacting continuously on a second thread.
+    var compactingChildren = 0
     var inFlightApplied = 0
     var inFlightAbsent = 0
     /// Where the time goes, for the summary line.
@@ -316,7 +321,7 @@ private final class KillNineRun {
 
     func execute() throws {
         startNewStore()
-        while writingKills < Self.requiredKills && iteration < Self.requiredKills * 2 {
+        while (writingKills < Self.requiredKills || compactingChildren < Self.requiredCompactingKills) && iteration < Self.requiredKills * 2 {
             iteration += 1
             if try timed("size", storeSize) > Self.storeSizeLimit {
                 try? FileManager.default.removeItem(atPath: storePath)
@@ -328,7 +333,7 @@ private final class KillNineRun {
             mostKillsOnOneStore = max(mostKillsOnOneStore, killsOnThisStore)
             try timed("verify") { try verify(oracle) }
         }
-        print("kill -9 test: \(iteration) kills (\(writingKills) while writing) on \(storeNumber) stores (up to \(mostKillsOnOneStore) on one), \(acknowledgedOperations) acknowledged operations checked, in-flight operation found applied \(inFlightApplied) times and absent \(inFlightAbsent) times, \(replayedOpens) replayed and \(rebuiltOpens) rebuilt opens; seed \(seed); time: "
+        print("kill -9 test: \(iteration) kills (\(writingKills) while writing) on \(storeNumber) stores (up to \(mostKillsOnOneStore) on one), \(acknowledgedOperations) acknowledged operations checked, \(compactingChildren) of the children compacting, in-flight operation found applied \(inFlightApplied) times and absent \(inFlightAbsent) times, \(replayedOpens) replayed and \(rebuiltOpens) rebuilt opens; seed \(seed); time: "
               + phases.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
@@ -351,7 +356,10 @@ private final class KillNineRun {
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: child)
-        process.arguments = [storePath, oraclePath, String(rng.next()), String(keyCount)]
+        let childSeed = rng.next()
+        // Bit 2 of the seed makes the child compact continuously beside its writes.
+        if (childSeed >> 2) & 1 == 1 { compactingChildren += 1 }
+        process.arguments = [storePath, oraclePath, String(childSeed), String(keyCount)]
         process.standardOutput = FileHandle.nullDevice
         let stderrHandle = try #require(FileHandle(forWritingAtPath: stderrPath))
         process.standardError = stderrHandle

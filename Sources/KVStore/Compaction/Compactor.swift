@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
+
+/// Compaction's state: one compaction at a time, the automatic trigger, the last report.
+final class Compactor: Sendable {
+    /// Serializes compactions (manual and automatic) and runs the automatic ones.
+    let queue = DispatchQueue(label: "KVStore.compactor")
+    private let running = Mutex(false)
+    private let report = Mutex<Store.CompactionReport?>(nil)
+    private let scheduled = Atomic<Bool>(false)
+    /// Set by close(): a compaction stops between chunks.
+    let closing = Atomic<Bool>(false)
+
+    var lastReport: Store.CompactionReport? { report.withLock { $0 } }
+
+    func record(_ value: Store.CompactionReport) { report.withLock { $0 = value } }
+
+    /// Runs `body` unless a compaction is already running (then throws).
+    func exclusively<R>(_ body: () throws(KVError) -> R) throws(KVError) -> R {
+        let acquired = running.withLock { busy -> Bool in
+            if busy { return false }
+            busy = true
+            return true
+        }
+        guard acquired else { throw KVError(.invalidArgument, "a compaction is already running") }
+        defer { running.withLock { $0 = false } }
+        return try body()
+    }
+
+    /// Coalesces automatic triggers: at most one automatic compaction waits in the queue.
+    func schedule(_ work: @escaping @Sendable () -> Void) {
+        guard !closing.load(ordering: .relaxed), !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.async { [self] in
+            scheduled.store(false, ordering: .releasing)
+            guard !closing.load(ordering: .relaxed) else { return }
+            work()
+        }
+    }
+
+    /// Stops automatic compactions and waits for a running one to stop.
+    func shutDown() {
+        closing.store(true, ordering: .relaxed)
+        queue.sync {}
+    }
+}
+
+extension StoreEngine {
+    /// Copies live records out of the segments that cross the thresholds, then deletes them.
+    func compact(_ options: Store.CompactionOptions, automatic: Bool) throws(KVError) -> Store.CompactionReport {
+        guard !configuration.readOnly else { throw KVError(.readOnly, "the store was opened read-only", path: directory) }
+        return try compactor.exclusively { () throws(KVError) -> Store.CompactionReport in
+            let start = Self.now()
+            // Sealed segments are compacted only once durable and hinted (plan skips the others).
+            // Asked for explicitly, finish the sealing already queued; the automatic one does not
+            // wait, so that it never queues behind a busy writer's sealing.
+            if !automatic { sealer.drain() }
+            var report = try plan(options)
+            report.automatic = automatic
+            report.dryRun = options.dryRun
+            let chosen = report.segments.filter(\.compacted)
+            if !options.dryRun && !chosen.isEmpty {
+                try copyForward(chosen.map(\.path), options: options, report: &report)
+            }
+            report.seconds = Self.now() - start
+            compactor.record(report)
+            return report
+        }
+    }
+
+    /// Decides, per sealed segment, from the live bytes the index points at.
+    private func plan(_ options: Store.CompactionOptions) throws(KVError) -> Store.CompactionReport {
+        let (segments, index, activeID) = try withWriter { (w) throws(KVError) in (w.segments, w.index, w.active.id) }
+        var live: [UInt32: Int64] = [:]
+        index.forEachLive { _, _, word in
+            let location = Location(word: word)
+            live[location.segmentID, default: 0] += Int64(location.readLength)
+        }
+        var report = Store.CompactionReport()
+        for file in segments.all where file.id != activeID {
+            let bytes = Int64(try file.size())
+            let liveBytes = min(live[file.id] ?? 0, max(0, bytes - Int64(SegmentHeader.size)))
+            let dead = max(0, bytes - Int64(SegmentHeader.size) - liveBytes)
+            let ratio = bytes > 0 ? Double(dead) / Double(bytes) : 0
+            let hinted = Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file
+            let percent = Int((ratio * 100).rounded())
+            var reason: String
+            var compacted = false
+            if !hinted {
+                reason = "not yet synced and hinted"
+            } else if ratio < options.minimumDeadRatio {
+                reason = "\(percent)% dead, below the \(Int(options.minimumDeadRatio * 100))% threshold"
+            } else if dead < Int64(options.minimumDeadBytes) {
+                reason = "\(dead) dead bytes, below the \(options.minimumDeadBytes)-byte threshold"
+            } else {
+                reason = "\(percent)% dead (\(dead) bytes)"
+                compacted = true
+            }
+            report.segments.append(.init(path: file.path, bytes: bytes, liveBytes: liveBytes, deadBytes: dead,
+                                         compacted: compacted, reason: reason))
+        }
+        return report
+    }
+
+    private func copyForward(_ paths: [String], options: Store.CompactionOptions, report: inout Store.CompactionReport) throws(KVError) {
+        let all = try withWriter { (w) throws(KVError) in w.segments }
+        let chosen = all.all.filter { paths.contains($0.path) }
+        var victims = Set(chosen.map(\.id))
+        let chunkRecords = 1024
+        var copiedSince = 0
+        var chunkStart = Self.now()
+        for victim in chosen {
+            // A tombstone must stay while an older segment that is not being compacted could
+            // still hold a value for its key (Bitcask #82).
+            let keepTombstones = all.all.contains { $0.id < victim.id && !victims.contains($0.id) }
+            var scanner = try SegmentScanner(file: victim)
+            var damaged = false
+            var done = false
+            while !done {
+                if compactor.closing.load(ordering: .relaxed) { victims.remove(victim.id); damaged = true; break }
+                // Read a chunk outside the writer's lock, then move it under the lock.
+                var chunk: [(header: RecordHeader, offset: Int, bytes: [UInt8])] = []
+                while chunk.count < chunkRecords {
+                    switch try scanner.next() {
+                    case .record(let r): chunk.append((r.header, r.offset, Array(r.bytes)))
+                    case .end: done = true
+                    case .invalid(let offset, let reason):
+                        // Never delete a segment whose records could not all be read.
+                        report.segments.indices.filter { report.segments[$0].path == victim.path }.forEach {
+                            report.segments[$0].compacted = false
+                            report.segments[$0].reason = "damaged at \(offset) (\(reason)); not compacted"
+                        }
+                        damaged = true
+                        done = true
+                    }
+                    if done { break }
+                }
+                let moved = try withWriter { (w) throws(KVError) -> (bytes: Int, records: Int, kept: Int, dropped: Int) in
+                    var bytes = 0, records = 0, kept = 0, dropped = 0
+                    for record in chunk {
+                        try record.bytes.withBytes { (raw) throws(KVError) in
+                            let key = UnsafeRawBufferPointer(rebasing: raw[RecordHeader.size ..< RecordHeader.size + record.header.keyLength])
+                            switch record.header.kind {
+                            case .put:
+                                let value = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + record.header.keyLength)...])
+                                let n = try w.relocate(header: record.header, key: key, storedValue: value,
+                                                       from: Location(segmentID: victim.id, offset: record.offset, readLength: 0))
+                                if n > 0 { bytes += n; records += 1 }
+                            case .delete:
+                                if keepTombstones {
+                                    let n = try w.keepTombstone(key: key)
+                                    if n > 0 { bytes += n; kept += 1 } else { dropped += 1 }
+                                } else {
+                                    dropped += 1
+                                }
+                            case .batch:
+                                break
+                            }
+                        }
+                    }
+                    return (bytes, records, kept, dropped)
+                }
+                report.bytesAfter += Int64(moved.bytes)
+                report.recordsCopied += moved.records
+                report.tombstonesKept += moved.kept
+                report.tombstonesDropped += moved.dropped
+                copiedSince += chunk.reduce(0) { $0 + $1.bytes.count }
+                if let limit = options.maximumBytesPerSecond, limit > 0 {
+                    // Sleep off what this chunk took above the allowed rate.
+                    let allowed = Double(copiedSince) / Double(limit)
+                    let spent = Self.now() - chunkStart
+                    if allowed > spent { usleep(useconds_t(min(1_000_000, (allowed - spent) * 1_000_000))) }
+                    if Self.now() - chunkStart > 1 { copiedSince = 0; chunkStart = Self.now() }
+                }
+            }
+            if damaged { victims.remove(victim.id) }
+        }
+        guard !victims.isEmpty else { return }
+        // The copies must be on disk before the originals go: a power loss in between would
+        // otherwise lose both.
+        try coordinator.syncAll()
+        let forgotten = try withWriter { (w) throws(KVError) -> Set<UInt32> in
+            // Insurance: never drop a segment that a slot still points into.
+            var pointed = Set<UInt32>()
+            w.index.forEachLive { _, _, word in
+                let id = Location(word: word).segmentID
+                if victims.contains(id) { pointed.insert(id) }
+            }
+            let safe = victims.subtracting(pointed)
+            w.forget(safe)
+            return safe
+        }
+        for victim in chosen where forgotten.contains(victim.id) {
+            _ = try? Sys.unlink(directory + "/" + FileNames.hint(victim.id))
+            do { try Sys.unlink(victim.path) } catch { throw error.kvError("unlink", path: victim.path) }
+            report.segmentsCompacted += 1
+            report.bytesBefore += Int64(report.segments.first { $0.path == victim.path }?.bytes ?? 0)
+        }
+        do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Called after a segment is sealed: compacts in the background if the configuration asks.
+    func compactAutomaticallyIfDue() {
+        guard let options = configuration.automaticCompaction, !configuration.readOnly else { return }
+        compactor.schedule { [self] in
+            _ = try? compact(options, automatic: true)
+        }
+    }
+}

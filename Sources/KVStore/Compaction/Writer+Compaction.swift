@@ -1,0 +1,56 @@
+/// The writer's part of compaction: moving a live record to the end of the log.
+///
+/// Compaction copies forward: a record that is still its key's latest is appended again, as a new
+/// record with a new sequence number and the same stored bytes, and its slot is repointed. To
+/// recovery, replay and rebuild a copy is just a newer put of the same value, so no new file kind
+/// and no new recovery rule is needed, and a crash at any point leaves either the old record or
+/// the copy as the latest (FORMAT.md §7).
+extension Writer {
+    /// Moves the put record found at `from` to the end of the log if it is still its key's latest.
+    /// Returns the bytes written, or 0 when the record was not live (overwritten or removed since).
+    func relocate(header: RecordHeader, key: UnsafeRawBufferPointer, storedValue: UnsafeRawBufferPointer,
+                  from: Location) throws(KVError) -> Int {
+        let hash = hasher.hash(key)
+        // The slot that points at this very record: location equality, no key comparison needed.
+        guard let slot = index.probe(hash: hash, { (slot, word) -> Int? in
+            let location = Location(word: word)
+            return location.segmentID == from.segmentID && location.offset == from.offset ? slot : nil
+        }) else { return 0 }
+        let offset = try room(for: header.length)
+        let sequence = nextSequence
+        let copy = RecordHeader(kind: .put, flags: header.flags, sequence: sequence, keyLength: header.keyLength,
+                                storedValueLength: header.storedValueLength, rawValueLength: header.rawValueLength)
+        let p = active.mapping.base + offset
+        copy.encodeBody(into: p)
+        (p + RecordHeader.size).copyMemory(from: key.baseAddress!, byteCount: key.count)
+        if storedValue.count > 0 {
+            (p + RecordHeader.size + key.count).copyMemory(from: storedValue.baseAddress!, byteCount: storedValue.count)
+        }
+        active.publish(commitWord: copy.commitWord(checksum: copy.checksum(recordAt: p)), at: offset)
+        index.update(slot: slot, location: Location(segmentID: active.id, offset: offset, recordLength: copy.length).word)
+        finish(length: copy.length, sequence: sequence)
+        return copy.length
+    }
+
+    /// Appends a copy of a tombstone for `key` unless the key has been set again since.
+    /// Returns the bytes written.
+    func keepTombstone(key: UnsafeRawBufferPointer) throws(KVError) -> Int {
+        guard try findSlot(hash: hasher.hash(key), key: key) == nil else { return 0 }
+        let length = RecordHeader.size + key.count
+        let offset = try room(for: length)
+        let sequence = nextSequence
+        let tombstone = RecordHeader(kind: .delete, flags: 0, sequence: sequence, keyLength: key.count,
+                                     storedValueLength: 0, rawValueLength: 0)
+        let p = active.mapping.base + offset
+        tombstone.encodeBody(into: p)
+        (p + RecordHeader.size).copyMemory(from: key.baseAddress!, byteCount: key.count)
+        active.publish(commitWord: tombstone.commitWord(checksum: tombstone.checksum(recordAt: p)), at: offset)
+        finish(length: length, sequence: sequence)
+        return length
+    }
+
+    /// Drops segments from the set readers see. Their files are deleted by the caller.
+    func forget(_ ids: Set<UInt32>) {
+        replaceSegments(segments.removing(ids))
+    }
+}

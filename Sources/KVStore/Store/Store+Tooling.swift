@@ -1,0 +1,427 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Package-level access to the store's files and internals for `kvtool` (Tools/KVToolCore).
+// Nothing here is public API, and nothing here writes to a store (beyond creating the LOCK file
+// when asked to): the helpers read the STORE file, list segments, walk records (through the open
+// store's view, or straight from a segment file, damaged or not) and take the store's lock.
+
+// MARK: - The STORE file and the directory
+
+/// What a store's `STORE` file says.
+package struct ToolingManifest: Sendable, Equatable {
+    package var formatMajor: UInt16
+    package var formatMinor: UInt16
+    package var storeID: UInt64
+    /// Seconds since 1970, as written when the store was created.
+    package var createdAt: UInt64
+}
+
+/// What a path names.
+package enum ToolingPathKind: Sendable {
+    case missing, directory, file, other
+}
+
+extension Store {
+    /// The format version this build writes and reads.
+    package static var toolingFormatVersion: (major: UInt16, minor: UInt16) { (FormatVersion.major, FormatVersion.minor) }
+
+    /// File names of a store directory: the manifest, the lock and the index.
+    package static var toolingFileNames: (manifest: String, lock: String, index: String) {
+        (FileNames.manifest, FileNames.lock, FileNames.index)
+    }
+
+    /// What `path` is, following symbolic links.
+    package static func toolingPathKind(_ path: String) -> ToolingPathKind {
+        switch Sys.kind(of: path) {
+        case .missing: return .missing
+        case .directory: return .directory
+        case .file: return .file
+        case .other: return .other
+        }
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    package static func toolingListDirectory(_ path: String) throws(KVError) -> [String] {
+        do { return try Sys.listDirectory(path) } catch { throw error.kvError("opendir", path: path) }
+    }
+
+    /// The segment id in a segment file name (`00000042.seg` → 42), or `nil`.
+    package static func toolingSegmentID(fileName: String) -> UInt32? {
+        FileNames.segmentID(of: fileName, suffix: FileNames.segmentSuffix)
+    }
+
+    /// Reads and checks `directory/STORE` without opening the store; changes no file.
+    /// - Throws: ``KVError/Code/notAStore`` when the file is missing or has no KVStore magic,
+    ///   ``KVError/Code/corruption``, ``KVError/Code/incompatibleFormat``, ``KVError/Code/io``.
+    package static func toolingReadManifest(directory: String) throws(KVError) -> ToolingManifest {
+        let path = directory + "/" + FileNames.manifest
+        guard Sys.kind(of: path) == .file else {
+            throw KVError(.notAStore, "not a KVStore directory (no STORE file)", path: directory)
+        }
+        let manifest = try Manifest.decode(readWholeFile(path), path: path)
+        return ToolingManifest(formatMajor: manifest.formatMajor, formatMinor: manifest.formatMinor,
+                               storeID: manifest.storeID, createdAt: manifest.createdAt)
+    }
+}
+
+// MARK: - The lock
+
+/// The store's `flock`, held until ``release()`` or deinit.
+package final class ToolingLock {
+    private var fd: Int32
+
+    /// Takes the exclusive lock of the store in `directory` without waiting. With `create: false`
+    /// and no `LOCK` file, no lock is taken and no file is created (nobody can hold it either).
+    /// - Throws: ``KVError/Code/locked`` when another process holds it, ``KVError/Code/io``.
+    package init(directory: String, create: Bool) throws(KVError) {
+        let path = directory + "/" + FileNames.lock
+        if !create && Sys.kind(of: path) == .missing {
+            fd = -1
+            return
+        }
+        do { fd = try Sys.open(path, create ? O_RDWR | O_CREAT : O_RDONLY) } catch { throw error.kvError("open", path: path) }
+        do { try Sys.lockExclusive(fd) } catch {
+            Sys.close(fd)
+            fd = -1
+            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: path) }
+            throw error.kvError("flock", path: path)
+        }
+    }
+
+    /// Releases the lock (closing its descriptor).
+    package func release() {
+        if fd >= 0 { Sys.close(fd) }
+        fd = -1
+    }
+
+    deinit { release() }
+}
+
+// MARK: - Segments and records of an open store
+
+/// One segment file of an open store.
+package struct ToolingSegment: Sendable {
+    package var id: UInt32
+    package var path: String
+    /// The file's size now (the active segment is preallocated past its records).
+    package var fileSize: Int
+    /// Where its records end.
+    package var dataEnd: Int
+    /// Whether new records are appended to it.
+    package var isActive: Bool
+}
+
+/// A put or delete record met while scanning an open store. `key` is valid only during the callback.
+package struct ToolingRecord {
+    package var offset: Int
+    package var isDelete: Bool
+    package var sequence: UInt64
+    package var isCompressed: Bool
+    package var keyLength: Int
+    package var storedValueLength: Int
+    package var rawValueLength: Int
+    /// Bytes on disk, padding included.
+    package var footprint: Int
+    /// Whether the index points at this record: it holds its key's current value.
+    package var isLive: Bool
+    package var key: UnsafeRawBufferPointer
+}
+
+extension Store {
+    /// The store's segment files, oldest first.
+    package func toolingSegments() throws(KVError) -> [ToolingSegment] {
+        let view = try engine.views.get()
+        let covered = view.index.covered
+        let files = view.segments.all
+        var result: [ToolingSegment] = []
+        for file in files {
+            let size = try file.size()
+            let end = file.id == covered.segmentID ? min(size, covered.offset) : size
+            result.append(ToolingSegment(id: file.id, path: file.path, fileSize: size, dataEnd: end,
+                                         isActive: file.id == files.last?.id))
+        }
+        return result
+    }
+
+    /// Calls `body` with every put and delete record of `segment`, in file order (batch records
+    /// themselves are not reported). Returns the problem that stopped the scan early (a damaged
+    /// record), or `nil` when it reached the end of the records.
+    package func toolingScan(_ segment: ToolingSegment, _ body: (ToolingRecord) throws -> Void) throws -> KVError? {
+        let view = try engine.views.get()
+        guard let file = view.segments.file(segment.id) else {
+            throw KVError(.io, "the segment is no longer part of the store", path: segment.path)
+        }
+        var scanner = try SegmentScanner(file: file, limit: segment.dataEnd)
+        while true {
+            switch try scanner.next() {
+            case .end:
+                return nil
+            case .invalid(let offset, let reason):
+                return KVError.corruption(reason, path: file.path, offset: Int64(offset))
+            case .record(let r):
+                let hash = engine.hasher.hash(r.key)
+                let live = view.index.probe(hash: hash) { (_, word) -> Bool? in
+                    let location = Location(word: word)
+                    return location.segmentID == file.id && location.offset == r.offset ? true : nil
+                } ?? false
+                try body(ToolingRecord(
+                    offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
+                    isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,
+                    storedValueLength: r.header.storedValueLength, rawValueLength: r.header.rawValueLength,
+                    footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
+            }
+        }
+    }
+}
+
+// MARK: - Segment files read directly, damaged or not
+
+/// The header of a segment file.
+package struct ToolingSegmentHeader: Sendable, Equatable {
+    package var segmentID: UInt32
+    package var storeID: UInt64
+    package var formatMajor: UInt16
+    package var formatMinor: UInt16
+}
+
+/// A record as found in a segment file. For a damaged record, the fields hold what its header
+/// says, which may be wrong.
+package struct RawRecord: Sendable {
+    /// Kind codes of the format: 1 put, 2 delete, 3 batch.
+    package static let putKind: UInt8 = 1, deleteKind: UInt8 = 2, batchKind: UInt8 = 3
+
+    package var offset: Int
+    package var kind: UInt8
+    package var flags: UInt8
+    package var sequence: UInt64
+    package var keyLength: Int
+    package var storedValueLength: Int
+    package var rawValueLength: Int
+    /// The checksum stored in the record.
+    package var checksum: UInt32
+    /// The key, when it lies inside the file (empty for batch records).
+    package var key: [UInt8]?
+    /// The member count of a batch record.
+    package var batchCount: Int?
+    /// Set on the members of a batch whose own commit word was never written: the batch was
+    /// not committed, and the store ignores them.
+    package var uncommitted = false
+
+    package var isCompressed: Bool { flags & RecordHeader.compressedFlag != 0 }
+    /// Header, key and value.
+    package var length: Int { RecordHeader.size + keyLength + storedValueLength }
+}
+
+/// What ``RawSegmentReader/walk(from:_:)`` finds, in file order.
+package enum RawSegmentEvent: Sendable {
+    /// A whole record whose checksum matches.
+    case record(RawRecord)
+    /// Bytes that are not a valid record, from `offset` for `length` bytes, up to the next valid
+    /// record or to where only zeros remain. `record` holds what the header there says, when its
+    /// kind and lengths are plausible.
+    case damaged(offset: Int, length: Int, reason: String, record: RawRecord?)
+    /// A batch header whose commit word is zero: the batch was being written when the writer
+    /// stopped. Its members follow, marked ``RawRecord/uncommitted``.
+    case uncommittedBatch(offset: Int, sequence: UInt64, count: Int)
+    /// Only zeros (or nothing) from `offset` to the end of the file.
+    case end(offset: Int)
+}
+
+/// Reads a segment file record by record without a store, resynchronizing after damage at the
+/// next 8-byte boundary where a whole valid record starts. Opens the file read-only.
+package final class RawSegmentReader {
+    package let path: String
+    package let fileSize: Int
+    private let fd: Int32
+    private var window: UnsafeMutableRawPointer
+    private var windowCapacity: Int
+    private var windowStart = 0
+    private var windowCount = 0
+
+    /// Opens `path` read-only.
+    /// - Throws: ``KVError/Code/io`` with the `errno` (`ENOENT`, `EACCES`…).
+    package init(path: String) throws(KVError) {
+        self.path = path
+        do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
+        do { fileSize = Int(try Sys.fileSize(fd)) } catch {
+            Sys.close(fd)
+            throw error.kvError("fstat", path: path)
+        }
+        windowCapacity = 1 << 20
+        window = .allocate(byteCount: windowCapacity, alignment: 16)
+    }
+
+    deinit {
+        window.deallocate()
+        Sys.close(fd)
+    }
+
+    /// Decodes the 32-byte segment header.
+    /// - Throws: ``KVError/Code/corruption`` (short file, bad magic, checksum), ``KVError/Code/incompatibleFormat``.
+    package func header() throws(KVError) -> ToolingSegmentHeader {
+        let raw = try bytes(at: 0, count: SegmentHeader.size)
+        let h = try SegmentHeader.decode(raw, path: path)
+        return ToolingSegmentHeader(segmentID: h.segmentID, storeID: h.storeID, formatMajor: h.formatMajor,
+                                    formatMinor: h.formatMinor)
+    }
+
+    /// Reports everything from `start` (the first record, by default) to the end of the file.
+    package func walk(from start: Int = SegmentHeader.size, _ body: (RawSegmentEvent) throws -> Void) throws {
+        var at = start
+        var uncommittedLeft = 0
+        while true {
+            let head = try bytes(at: at, count: RecordHeader.size + 8)
+            if head.count < 8 {
+                if head.allSatisfy({ $0 == 0 }) { return try body(.end(offset: at)) }
+                return try damagedToEnd(at: at, reason: "truncated record header", record: nil, body)
+            }
+            let p = head.baseAddress!
+            if p.loadLE(UInt64.self, at: 0) == 0 {
+                if head.count >= 40, let (sequence, count) = Self.uncommittedBatch(p) {
+                    try body(.uncommittedBatch(offset: at, sequence: sequence, count: count))
+                    uncommittedLeft = count
+                    at += 40
+                    continue
+                }
+                guard let next = try nextValidRecord(after: at) else { return try body(.end(offset: at)) }
+                try body(.damaged(offset: at, length: next - at, reason: "zeros where records should be", record: nil))
+                uncommittedLeft = 0
+                at = next
+                continue
+            }
+            let plausible = Self.plausibleLength(p, available: head.count)
+            let whole = try bytes(at: at, count: plausible.map { min($0, fileSize - at) } ?? head.count)
+            let parsed = RecordHeader.parse(whole.baseAddress!, available: whole.count)
+            if case .record(let header) = parsed {
+                var record = Self.fields(whole.baseAddress!, at: at, available: whole.count)
+                if header.kind == .batch { record.batchCount = RecordHeader.batchCount(whole.baseAddress!) }
+                if uncommittedLeft > 0 && header.kind != .batch {
+                    record.uncommitted = true
+                    uncommittedLeft -= 1
+                } else {
+                    uncommittedLeft = 0
+                }
+                try body(.record(record))
+                at += header.alignedLength
+                continue
+            }
+            var reason = "damaged record"
+            if case .invalid(let why) = parsed { reason = why }
+            let record = plausible == nil ? nil : Self.fields(whole.baseAddress!, at: at, available: whole.count)
+            uncommittedLeft = 0
+            guard let next = try nextValidRecord(after: at) else {
+                return try damagedToEnd(at: at, reason: reason, record: record, body)
+            }
+            try body(.damaged(offset: at, length: next - at, reason: reason, record: record))
+            at = next
+        }
+    }
+
+    /// The value of a record reported by ``walk(from:_:)``, read again, checked and decompressed.
+    /// - Throws: ``KVError/Code/corruption`` when it no longer checks out.
+    package func value(of record: RawRecord) throws(KVError) -> [UInt8] {
+        let raw = try bytes(at: record.offset, count: record.length)
+        guard case .record(let header) = RecordHeader.parse(raw.baseAddress!, available: raw.count) else {
+            throw KVError.corruption("the record no longer checks out", path: path, offset: Int64(record.offset))
+        }
+        let stored = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + header.keyLength)..<header.length])
+        guard header.isCompressed else { return Array(stored) }
+        var ok = false
+        let value = [UInt8](unsafeUninitializedCapacity: header.rawValueLength) { buffer, count in
+            ok = buffer.baseAddress.map { LZ4.decompress(stored, into: $0, rawLength: header.rawValueLength) }
+                ?? (header.rawValueLength == 0)
+            count = ok ? header.rawValueLength : 0
+        }
+        guard ok else { throw KVError.corruption("compressed value does not decompress", path: path, offset: Int64(record.offset)) }
+        return value
+    }
+
+    // MARK: Internals
+
+    /// Bytes `[at, at+count)` clipped to the file, valid until the next call.
+    private func bytes(at: Int, count: Int) throws(KVError) -> UnsafeRawBufferPointer {
+        let wanted = max(0, min(count, fileSize - at))
+        if wanted == 0 { return UnsafeRawBufferPointer(start: window, count: 0) }
+        if at >= windowStart && at + wanted <= windowStart + windowCount {
+            return UnsafeRawBufferPointer(start: window + (at - windowStart), count: wanted)
+        }
+        if wanted > windowCapacity {
+            window.deallocate()
+            windowCapacity = alignedTo8(wanted) + 4096
+            window = .allocate(byteCount: windowCapacity, alignment: 16)
+        }
+        windowStart = at
+        do { windowCount = try Sys.pread(fd, window, min(windowCapacity, fileSize - at), Int64(at)) } catch {
+            windowCount = 0
+            throw error.kvError("pread", path: path, offset: Int64(at))
+        }
+        return UnsafeRawBufferPointer(start: window, count: min(wanted, windowCount))
+    }
+
+    /// Reports a damaged region from `at` to the last non-zero byte, then the end.
+    private func damagedToEnd(at: Int, reason: String, record: RawRecord?, _ body: (RawSegmentEvent) throws -> Void) throws {
+        var end = fileSize
+        while end > at {
+            let start = max(at, end - windowCapacity)
+            let chunk = try bytes(at: start, count: end - start)
+            guard let last = chunk.lastIndex(where: { $0 != 0 }) else {
+                end = start
+                continue
+            }
+            end = start + last + 1
+            break
+        }
+        let stop = min(fileSize, max(alignedTo8(end), at + 8))
+        try body(.damaged(offset: at, length: stop - at, reason: reason, record: record))
+        try body(.end(offset: stop))
+    }
+
+    /// The first 8-byte boundary after `damaged` where a whole valid record starts.
+    private func nextValidRecord(after damaged: Int) throws(KVError) -> Int? {
+        var at = alignedTo8(damaged + 1)
+        while at + RecordHeader.size <= fileSize {
+            let head = try bytes(at: at, count: RecordHeader.size + 8)
+            let p = head.baseAddress!
+            if p.loadLE(UInt64.self, at: 0) != 0, let length = Self.plausibleLength(p, available: head.count),
+               length <= fileSize - at {
+                let whole = try bytes(at: at, count: length)
+                if case .record = RecordHeader.parse(whole.baseAddress!, available: whole.count) { return at }
+            }
+            at += 8
+        }
+        return nil
+    }
+
+    /// The record length a header claims, when its kind, reserved fields and lengths are plausible.
+    private static func plausibleLength(_ p: UnsafeRawPointer, available: Int) -> Int? {
+        guard available >= RecordHeader.size, (1...3).contains(p.loadLE(UInt8.self, at: 4)),
+              p.loadLE(UInt8.self, at: 5) & ~RecordHeader.compressedFlag == 0,
+              p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 else { return nil }
+        let key = Int(p.loadLE(UInt32.self, at: 16)), stored = Int(p.loadLE(UInt32.self, at: 20))
+        guard key <= Limits.maximumKeyLength, stored <= Limits.maximumValueLength else { return nil }
+        return RecordHeader.size + key + stored
+    }
+
+    /// A zero commit word in front of a batch header's body: `(sequence, count)`.
+    private static func uncommittedBatch(_ p: UnsafeRawPointer) -> (UInt64, Int)? {
+        let sequence = p.loadLE(UInt64.self, at: 8)
+        let count = Int(p.loadLE(UInt32.self, at: 32))
+        guard sequence != 0, p.loadLE(UInt32.self, at: 16) == 0, p.loadLE(UInt32.self, at: 20) == 8,
+              p.loadLE(UInt32.self, at: 24) == 8, p.loadLE(UInt32.self, at: 28) == 0, count > 0,
+              p.loadLE(UInt32.self, at: 36) == 0 else { return nil }
+        return (sequence, count)
+    }
+
+    /// The header fields at `p`, and the key when it was read whole.
+    private static func fields(_ p: UnsafeRawPointer, at offset: Int, available: Int) -> RawRecord {
+        let keyLength = Int(p.loadLE(UInt32.self, at: 16))
+        let key: [UInt8]? = available >= RecordHeader.size + keyLength
+            ? Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: keyLength)) : nil
+        return RawRecord(offset: offset, kind: p.loadLE(UInt8.self, at: 4), flags: p.loadLE(UInt8.self, at: 5),
+                         sequence: p.loadLE(UInt64.self, at: 8), keyLength: keyLength,
+                         storedValueLength: Int(p.loadLE(UInt32.self, at: 20)), rawValueLength: Int(p.loadLE(UInt32.self, at: 24)),
+                         checksum: p.loadLE(UInt32.self, at: 0), key: key)
+    }
+}

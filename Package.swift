@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "KVStore", targets: ["KVStore"]),
         .executable(name: "kvbench", targets: ["kvbench"]),
+        .executable(name: "kvtool", targets: ["kvtool"]),
         // For the peers' nested package (Benchmarks/Peers), which builds kvbench with more engines.
         .library(name: "KVBenchCore", targets: ["KVBenchCore"]),
     ],
@@ -42,9 +43,20 @@ let package = Package(
         .executableTarget(name: "kvbench", dependencies: ["KVBenchCore"], path: "Benchmarks/kvbench"),
         // A child process for crash tests: writes to a store and logs acknowledged writes until killed.
         .executableTarget(name: "kvstore-crash-child", dependencies: ["KVStore"], path: "Tests/CrashChild"),
+        // kvtool: inspect, verify, repair, export and import a store. The commands live in a library
+        // so that they stay testable; the executable is a thin entry point.
+        .target(
+            name: "KVToolCore",
+            dependencies: ["KVStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/KVToolCore"
+        ),
+        .executableTarget(name: "kvtool", dependencies: ["KVToolCore"], path: "Tools/kvtool"),
         .testTarget(name: "KVStoreTests", dependencies: ["KVStore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KVStoreAPITests", dependencies: ["KVStore"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBenchCore"]),
+        // Runs the built `kvtool` binary as a subprocess (SwiftPM builds every executable of the
+        // package along with the tests).
+        .testTarget(name: "KVToolTests", dependencies: ["KVToolCore", "KVStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -50,13 +50,15 @@ final class Compactor: Sendable {
 extension StoreEngine {
     /// Copies live records out of the segments that cross the thresholds, then deletes them.
     func compact(_ options: Store.CompactionOptions, automatic: Bool) throws(KVError) -> Store.CompactionReport {
-        guard !configuration.readOnly else { throw KVError(.readOnly, "the store was opened read-only", path: directory) }
+        guard !configuration.readOnly || options.dryRun else {
+            throw KVError(.readOnly, "the store was opened read-only", path: directory)
+        }
         return try compactor.exclusively { () throws(KVError) -> Store.CompactionReport in
             let start = Self.now()
             // Sealed segments are compacted only once durable and hinted (plan skips the others).
             // Asked for explicitly, finish the sealing already queued; the automatic one does not
             // wait, so that it never queues behind a busy writer's sealing.
-            if !automatic { sealer.drain() }
+            if !automatic && !configuration.readOnly { sealer.drain() }
             var report = try plan(options)
             report.automatic = automatic
             report.dryRun = options.dryRun
@@ -72,7 +74,13 @@ extension StoreEngine {
 
     /// Decides, per sealed segment, from the live bytes the index points at.
     private func plan(_ options: Store.CompactionOptions) throws(KVError) -> Store.CompactionReport {
-        let (segments, index, activeID) = try withWriter { (w) throws(KVError) in (w.segments, w.index, w.active.id) }
+        let segments: SegmentTable, index: HashIndex, activeID: UInt32
+        if configuration.readOnly {
+            let view = try views.get()
+            (segments, index, activeID) = (view.segments, view.index, view.index.covered.segmentID)
+        } else {
+            (segments, index, activeID) = try withWriter { (w) throws(KVError) in (w.segments, w.index, w.active.id) }
+        }
         var live: [UInt32: Int64] = [:]
         index.forEachLive { _, _, word in
             let location = Location(word: word)

@@ -190,6 +190,9 @@ struct CompactionTests {
             configuration.readOnly = true
             let store = try Store(path: dir, configuration: configuration)
             #expect { try store.compact() } throws: { ($0 as? KVError)?.code == .readOnly }
+            var dryRun = Store.CompactionOptions()
+            dryRun.dryRun = true
+            #expect(try store.compact(dryRun).segmentsCompacted == 0)
             try store.close()
         }
     }

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@Suite struct PutTests {
+    @Test func setsFromAnArgumentAFileAndStdin() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let create = try KVTool.run("put", store, "a", "from argument", "--create")
+        #expect(create.status == 0)
+        #expect(create.stdout == [] && create.stderr == "")
+        let blob: [UInt8] = (0..<1000).map { UInt8($0 % 256) }
+        try Data(blob).write(to: URL(fileURLWithPath: dir.sub("blob")))
+        #expect(try KVTool.run("put", store, "b", "--value-file", dir.sub("blob")).status == 0)
+        #expect(try KVTool.run("put", store, "c", "-", stdin: [0, 1, 2, 3]).status == 0)
+        #expect(try KVTool.run("put", store, "6b6579", "00ff", "--key-encoding", "hex", "--value-encoding", "hex").status == 0)
+        let contents = try Fixtures.contents(store)
+        #expect(contents[Array("a".utf8)] == Array("from argument".utf8))
+        #expect(contents[Array("b".utf8)] == blob)
+        #expect(contents[Array("c".utf8)] == [0, 1, 2, 3])
+        #expect(contents[Array("key".utf8)] == [0x00, 0xFF])
+    }
+
+    @Test func aMissingStoreIsNotCreatedWithoutCreate() throws {
+        let dir = try TemporaryDirectory()
+        let run = try KVTool.run("put", dir.sub("s"), "a", "b")
+        #expect(run.status == 66)
+        #expect(run.stderr == "kvtool: \(dir.sub("s")): no such store (use --create to make a new one)\n")
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("s")))
+    }
+
+    @Test func refusedInputChangesNothing() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        try Fixtures.makeStore(store) { try $0.set("v", forKey: "k") }
+        let before = DirectorySnapshot(store)
+
+        let missingFile = try KVTool.run("put", store, "k", "--value-file", dir.sub("nope"))
+        #expect(missingFile.status == 66)
+        #expect(missingFile.stderr.hasPrefix("kvtool: \(dir.sub("nope")): cannot open: "))
+
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: dir.sub("unreadable")))
+        chmod(dir.sub("unreadable"), 0)
+        if getuid() != 0 {  // root reads anything
+            let unreadable = try KVTool.run("put", store, "k", "--value-file", dir.sub("unreadable"))
+            #expect(unreadable.status == 66)
+            #expect(unreadable.stderr.contains(dir.sub("unreadable")))
+        }
+
+        let both = try KVTool.run("put", store, "k", "v", "--value-file", dir.sub("nope"))
+        #expect(both.status == 64)
+        let neither = try KVTool.run("put", store, "k")
+        #expect(neither.status == 64)
+        let emptyKey = try KVTool.run("put", store, "", "v")
+        #expect(emptyKey.status == 64)
+        #expect(emptyKey.stderr == "kvtool: keys must not be empty\n")
+        let createsMissing = try KVTool.run("put", dir.sub("new"), "k", "v", "--create")
+        #expect(createsMissing.status == 0)
+        try Data().write(to: URL(fileURLWithPath: dir.sub("file")))
+        let file = try KVTool.run("put", dir.sub("file"), "k", "v", "--create")
+        #expect(file.status == 66)
+        #expect(file.stderr == "kvtool: \(dir.sub("file")): not a store (not a directory)\n")
+        #expect(DirectorySnapshot(store) == before)
+    }
+}

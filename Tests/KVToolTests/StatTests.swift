@@ -1,0 +1,71 @@
+import Foundation
+import KVStore
+import Testing
+
+@Suite struct StatTests {
+    @Test func reportsFormatKeysBytesAndIndex() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        try Fixtures.makeOverwrittenStore(store, count: 600)
+        let before = DirectorySnapshot(store)
+        let run = try KVTool.run("stat", store)
+        #expect(run.status == 0)
+        #expect(run.stderr == "")
+        #expect(run.out.contains("Format version: 1.0"))
+        #expect(run.out.contains("Keys: 600 live"))
+        #expect(run.out.contains("Fragmentation: "))
+        #expect(run.out.contains("Compression ratio: 1.00"))
+        #expect(run.out.contains("Capacity: "))
+        #expect(run.out.contains("Bytes per key: "))
+        #expect(!run.out.contains("Largest values"))
+        #expect(DirectorySnapshot(store) == before)
+    }
+
+    @Test func jsonAddsUpAndShowsDeadBytes() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        try Fixtures.makeOverwrittenStore(store, count: 600)
+        let run = try KVTool.run("stat", store, "--format", "json")
+        #expect(run.status == 0)
+        let json = run.json
+        #expect(json["formatVersion"] as? String == "1.0")
+        #expect(json["liveKeys"] as? Int == 600)
+        let live = json["liveBytes"] as? Int ?? 0, dead = json["deadBytes"] as? Int ?? 0, data = json["recordBytes"] as? Int ?? 0
+        #expect(live + dead == data)
+        // Every key written twice: about half of the record bytes are dead.
+        let fragmentation = json["fragmentation"] as? Double ?? 0
+        #expect(fragmentation > 0.4 && fragmentation < 0.6)
+        #expect((json["segments"] as? Int ?? 0) > 1)
+        #expect(json["activeSegments"] as? Int == 1)
+        #expect((json["indexCapacity"] as? Int ?? 0) >= 600)
+    }
+
+    @Test func compressionRatioAndLargestValues() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        try Fixtures.makeStore(store, compression: .lz4) { s in
+            try s.set([UInt8](repeating: 7, count: 5000), forKey: "big")
+            try s.set([UInt8](repeating: 1, count: 3000), forKey: "middle")
+            try s.set("tiny", forKey: "small")
+        }
+        let run = try KVTool.run("stat", store, "--top", "2", "--format", "json")
+        #expect(run.status == 0)
+        #expect((run.json["compressionRatio"] as? Double ?? 0) > 10)
+        let largest = run.json["largestValues"] as? [[String: Any]] ?? []
+        #expect(largest.map { $0["key"] as? String } == ["big", "middle"])
+        #expect(largest.first?["bytes"] as? Int == 5000)
+        #expect((largest.first?["storedBytes"] as? Int ?? 5000) < 5000)
+
+        let text = try KVTool.run("stat", store, "--top", "2")
+        #expect(text.out.contains("  1. big: 4.88 KiB ("))
+        #expect(text.out.contains("2. middle: 2.93 KiB"))
+    }
+
+    @Test func refusesWhatIsNotAStore() throws {
+        let dir = try TemporaryDirectory()
+        let run = try KVTool.run("stat", dir.sub("missing"))
+        #expect(run.status == 66)
+        #expect(run.stderr == "kvtool: \(dir.sub("missing")): no such store\n")
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("missing")))
+    }
+}

@@ -1,0 +1,91 @@
+import KVStore
+
+/// One pass over every record of a store: per-segment counts and sizes, the live values'
+/// compression, and the largest live values. Behind `stat` and `segments`.
+struct StoreSurvey {
+    /// What one segment holds.
+    struct Segment {
+        var segment: ToolingSegment
+        var records = 0
+        var puts = 0
+        var deletes = 0
+        var liveRecords = 0
+        /// Bytes of records that hold current values, padding included.
+        var liveBytes = 0
+        var compressedPuts = 0
+        /// The damaged record that stopped the scan of this segment early.
+        var problem: KVError?
+
+        /// Bytes of records (after the header).
+        var dataBytes: Int { max(0, segment.dataEnd - 32) }
+        /// Bytes a compaction could reclaim: overwritten and removed records, tombstones, batch headers.
+        var deadBytes: Int { max(0, dataBytes - liveBytes) }
+        /// Dead bytes as a share of data bytes.
+        var fragmentation: Double { dataBytes > 0 ? Double(deadBytes) / Double(dataBytes) : 0 }
+        /// The share of puts stored compressed.
+        var compressedShare: Double { puts > 0 ? Double(compressedPuts) / Double(puts) : 0 }
+    }
+
+    /// A large live value.
+    struct Value {
+        var key: [UInt8]
+        var rawLength: Int
+        var storedLength: Int
+        var segmentID: UInt32
+    }
+
+    var segments: [Segment] = []
+    /// The largest live values, largest first.
+    var largest: [Value] = []
+    var liveKeys = 0
+    /// Live values' bytes before and after compression.
+    var liveRawValueBytes = 0
+    var liveStoredValueBytes = 0
+
+    var liveBytes: Int { segments.reduce(0) { $0 + $1.liveBytes } }
+    var deadBytes: Int { segments.reduce(0) { $0 + $1.deadBytes } }
+    var dataBytes: Int { segments.reduce(0) { $0 + $1.dataBytes } }
+    var fragmentation: Double { dataBytes > 0 ? Double(deadBytes) / Double(dataBytes) : 0 }
+    /// Raw ÷ stored bytes of the live values (1 when nothing is compressed).
+    var compressionRatio: Double { liveStoredValueBytes > 0 ? Double(liveRawValueBytes) / Double(liveStoredValueBytes) : 1 }
+    var problems: [KVError] { segments.compactMap(\.problem) }
+
+    /// Reads every record of `store`, keeping the `top` largest live values.
+    init(_ store: Store, top: Int) throws {
+        let files = try store.toolingSegments()
+        let progress = Progress("reading segments", total: files.reduce(0) { $0 + $1.dataEnd })
+        defer { progress.finish() }
+        var done = 0
+        for file in files {
+            var s = Segment(segment: file)
+            s.problem = try store.toolingScan(file) { r in
+                s.records += 1
+                if r.isDelete { s.deletes += 1 } else { s.puts += 1 }
+                if r.isCompressed { s.compressedPuts += 1 }
+                if r.isLive {
+                    s.liveRecords += 1
+                    s.liveBytes += r.footprint
+                    liveKeys += 1
+                    liveRawValueBytes += r.rawValueLength
+                    liveStoredValueBytes += r.storedValueLength
+                    if top > 0 { keep(Value(key: Array(r.key), rawLength: r.rawValueLength, storedLength: r.storedValueLength, segmentID: file.id), top: top) }
+                }
+                progress.set(done + r.offset)
+            }
+            done += file.dataEnd
+            segments.append(s)
+        }
+    }
+
+    /// Keeps `value` if it is among the `top` largest so far.
+    private mutating func keep(_ value: Value, top: Int) {
+        if largest.count == top, let smallest = largest.last, smallest.rawLength >= value.rawLength { return }
+        var low = 0, high = largest.count
+        while low < high {
+            let mid = (low + high) / 2
+            if largest[mid].rawLength >= value.rawLength { low = mid + 1 } else { high = mid }
+        }
+        largest.insert(value, at: low)
+        if largest.count > top { largest.removeLast() }
+    }
+}

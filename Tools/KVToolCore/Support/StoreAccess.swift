@@ -1,0 +1,84 @@
+import KVStore
+
+/// Finding and opening the store a command names, with the checks that keep bad input from
+/// creating or changing anything.
+enum StoreAccess {
+    /// What a command does with the store.
+    enum Purpose {
+        /// Reads only: stat, segments, get, scan, verify, export.
+        case inspect
+        /// Writes to an existing store.
+        case modify
+        /// Writes, creating the store when the path is missing or an empty directory.
+        case create
+    }
+
+    /// The configuration a command opens the store with.
+    static func configuration(for purpose: Purpose) -> Store.Configuration {
+        var configuration = Store.Configuration()
+        // Inspection must not change a byte of the store: no index marked open, no torn tail
+        // wiped, no hint written. The lock is still taken, so a writer elsewhere gives `.locked`.
+        configuration.readOnly = purpose == .inspect
+        return configuration
+    }
+
+    /// `path` without trailing slashes (but `/` stays `/`).
+    static func normalize(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    /// Checks that `path` holds a store this build can read, without opening it or changing
+    /// anything. With `allowCreate`, a missing path or an empty directory passes too.
+    /// - Returns: whether a store exists there.
+    /// `offerCreate` adds "use --create" to the message for a missing store.
+    @discardableResult
+    static func check(_ path: String, allowCreate: Bool = false, offerCreate: Bool = false) throws -> Bool {
+        switch Store.toolingPathKind(path) {
+        case .missing:
+            if allowCreate { return false }
+            throw ToolError(ExitStatus.noInput, "\(path): no such store" + (offerCreate ? " (use --create to make a new one)" : ""))
+        case .file, .other:
+            throw ToolError(ExitStatus.noInput, "\(path): not a store (not a directory)")
+        case .directory:
+            do {
+                _ = try Store.toolingReadManifest(directory: path)
+                return true
+            } catch where error.code == .notAStore {
+                if allowCreate, let names = try? Store.toolingListDirectory(path), names.isEmpty { return false }
+                throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid STORE file)")
+            } catch {
+                throw ToolError(error, subject: path)
+            }
+        }
+    }
+
+    /// Checks `path` (see ``check(_:allowCreate:)``) and opens the store for `purpose`.
+    static func open(_ path: String, for purpose: Purpose) throws -> Store {
+        try check(path, allowCreate: purpose == .create)
+        return try translatingErrors(subject: path) {
+            try Store(path: path, configuration: configuration(for: purpose))
+        }
+    }
+
+    /// Opens the store, runs `body` and closes the store (also when `body` throws).
+    static func with<R>(_ path: String, for purpose: Purpose, _ body: (Store) throws -> R) throws -> R {
+        let store = try open(path, for: purpose)
+        let result: R
+        do { result = try body(store) } catch {
+            try? store.close()
+            throw ToolError.wrap(error, subject: path)
+        }
+        try translatingErrors(subject: path) { try store.close() }
+        return result
+    }
+
+    /// Rejects a key the store would refuse, before anything is opened.
+    static func checkKey(_ key: [UInt8]) throws {
+        guard !key.isEmpty else { throw ToolError(ExitStatus.usage, "keys must not be empty") }
+        guard key.count <= Store.maximumKeyLength else {
+            throw ToolError(ExitStatus.usage, "the key is \(key.count) bytes long; the limit is \(Store.maximumKeyLength)")
+        }
+    }
+}

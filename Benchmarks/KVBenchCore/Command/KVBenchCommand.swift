@@ -52,6 +52,9 @@ public struct KVBenchCommand: ParsableCommand {
     @Option(help: "Engine compression: none or lz4.")
     var compression: CompressionSetting = .none
 
+    @Option(help: "Automatic compaction of engines that have it (kvstore): on (the engine's default) or off.")
+    var autoCompaction: AutoCompactionSetting = .on
+
     @Option(help: "Durability: process, sync or periodic:MS (fillsync always uses sync).")
     var durability: DurabilitySetting = .process
 
@@ -130,6 +133,7 @@ public struct KVBenchCommand: ParsableCommand {
         config.compressionRatio = compressionRatio
         config.threads = threads
         config.compression = compression
+        config.automaticCompaction = autoCompaction == .on
         config.durability = durability
         config.db = db
         config.useExistingDB = useExistingDb
@@ -165,4 +169,9 @@ public struct KVBenchCommand: ParsableCommand {
 extension String {
     /// The string padded with spaces to `width` characters.
     func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}
+
+/// `--auto-compaction on|off`.
+public enum AutoCompactionSetting: String, ExpressibleByArgument, Sendable {
+    case on, off
 }

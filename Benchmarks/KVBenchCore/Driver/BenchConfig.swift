@@ -19,6 +19,8 @@ public struct BenchConfig: Sendable {
     public var threads = 1
     /// `--compression`.
     public var compression: CompressionSetting = .none
+    /// `--auto-compaction`: whether engines that compact on their own may.
+    public var automaticCompaction = true
     /// `--durability`.
     public var durability: DurabilitySetting = .process
     /// `--engine`, in order (the first is the ratio table's reference).
@@ -53,7 +55,9 @@ public struct BenchConfig: Sendable {
 
     /// The options engines are opened with, for `durability`.
     func engineOptions(durability: DurabilitySetting? = nil) -> EngineOptions {
-        EngineOptions(compression: compression, durability: durability ?? self.durability, expectedKeys: num,
-                      keySize: keySize, valueSize: valueSize)
+        var options = EngineOptions(compression: compression, durability: durability ?? self.durability, expectedKeys: num,
+                                    keySize: keySize, valueSize: valueSize)
+        options.automaticCompaction = automaticCompaction
+        return options
     }
 }

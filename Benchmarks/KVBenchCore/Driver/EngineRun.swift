@@ -90,6 +90,10 @@ final class EngineRun {
             return try measureRebuild()
         case .recover:
             return .result(try measureRecover())
+        case .compact:
+            return try measureCompact()
+        case .readwhilecompacting:
+            return try measureReadWhileCompacting(reads: reads)
         case .ycsbE:
             fatalError("handled above")
         }

@@ -2,7 +2,7 @@ import Histogram
 
 /// The operation types a latency table has a row for.
 public enum OpKind: Int, CaseIterable, Sendable {
-    case put, get, delete, scan, read, update, insert, readModifyWrite, open, backgroundPut
+    case put, get, delete, scan, read, update, insert, readModifyWrite, open, backgroundPut, compaction
 
     /// The row label (YCSB's names for YCSB operations).
     public var label: String {
@@ -17,11 +17,12 @@ public enum OpKind: Int, CaseIterable, Sendable {
         case .readModifyWrite: return "rmw"
         case .open: return "open"
         case .backgroundPut: return "put (writer)"
+        case .compaction: return "compaction"
         }
     }
 
     /// Whether the benchmark's overall latency includes this operation (readwhilewriting's writer does not count).
-    var countsInOverall: Bool { self != .backgroundPut }
+    var countsInOverall: Bool { self != .backgroundPut && self != .compaction }
 }
 
 /// One thread's counters and latency histograms. Owned by its thread; merged after the run.

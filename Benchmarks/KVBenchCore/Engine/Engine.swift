@@ -47,6 +47,10 @@ public protocol EngineStore: AnyObject, Sendable {
     /// Sync rounds (fdatasync of the log) since the store was opened, for engines that count them.
     func syncCount() throws -> Int?
 
+    /// Reclaims the space of overwritten and removed data, for engines that compact on request;
+    /// nil when the engine has no such operation.
+    func compact(minimumDeadRatio: Double) throws -> CompactionFigures?
+
     /// Closes the store (a clean shutdown).
     func close() throws
 }
@@ -58,6 +62,8 @@ extension EngineStore {
     public func indexBytesPerKey() throws -> Double? { nil }
     /// Not counted.
     public func syncCount() throws -> Int? { nil }
+    /// No compaction on request.
+    public func compact(minimumDeadRatio: Double) throws -> CompactionFigures? { nil }
 }
 
 /// One thread's handle on a store. Keys and values are passed as raw bytes valid only for the call.
@@ -92,6 +98,8 @@ public struct EngineOptions: Sendable, Equatable {
     public var keySize: Int
     /// `--value-size`.
     public var valueSize: Int
+    /// `--auto-compaction`.
+    public var automaticCompaction = true
 
     /// Options with every field given.
     public init(compression: CompressionSetting, durability: DurabilitySetting, expectedKeys: Int, keySize: Int,
@@ -138,5 +146,24 @@ public enum DurabilitySetting: Sendable, Equatable, CustomStringConvertible {
         case .sync: return "sync"
         case .periodic(let ms): return "periodic:\(ms)"
         }
+    }
+}
+
+/// What one compaction did.
+public struct CompactionFigures: Sendable {
+    /// Segments (or files) compacted.
+    public var segments: Int
+    /// Live records copied.
+    public var records: Int
+    /// Bytes of live data rewritten.
+    public var bytesRewritten: Int64
+    /// Bytes of the compacted segments.
+    public var bytesReclaimedFrom: Int64
+
+    public init(segments: Int, records: Int, bytesRewritten: Int64, bytesReclaimedFrom: Int64) {
+        self.segments = segments
+        self.records = records
+        self.bytesRewritten = bytesRewritten
+        self.bytesReclaimedFrom = bytesReclaimedFrom
     }
 }

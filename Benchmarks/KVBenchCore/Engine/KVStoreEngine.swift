@@ -14,6 +14,7 @@ public enum KVStoreEngine: BenchEngine {
         var configuration = Store.Configuration()
         // The same size hint the floor gets for its table.
         configuration.expectedKeyCount = options.expectedKeys
+        if !options.automaticCompaction { configuration.automaticCompaction = nil }
         switch options.compression {
         case .none: configuration.compression = .none
         case .lz4: configuration.compression = .lz4
@@ -53,6 +54,14 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
 
     func indexBytesPerKey() throws -> Double? { try store.statistics.indexBytesPerKey }
     func syncCount() throws -> Int? { try store.statistics.syncs }
+    func compact(minimumDeadRatio: Double) throws -> CompactionFigures? {
+        var options = Store.CompactionOptions()
+        options.minimumDeadRatio = minimumDeadRatio
+        options.minimumDeadBytes = 0
+        let report = try store.compact(options)
+        return CompactionFigures(segments: report.segmentsCompacted, records: report.recordsCopied,
+                                 bytesRewritten: report.bytesAfter, bytesReclaimedFrom: report.bytesBefore)
+    }
 
     func close() throws { try store.close() }
 

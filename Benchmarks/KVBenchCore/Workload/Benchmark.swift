@@ -3,12 +3,14 @@ public enum Benchmark: String, CaseIterable, Sendable {
     case fillseq, fillrandom, overwrite, readrandom, readmissing, readhot, readseq, deleterandom, fillsync
     case readwhilewriting
     case ycsbA = "ycsb-a", ycsbB = "ycsb-b", ycsbC = "ycsb-c", ycsbD = "ycsb-d", ycsbE = "ycsb-e", ycsbF = "ycsb-f"
-    case open, recover, rebuild
+    case open, recover, rebuild, compact
+    case readwhilecompacting
 
     /// The run order when `--benchmarks` is not given.
     public static let defaultList: [Benchmark] = [
         .fillseq, .fillrandom, .overwrite, .readrandom, .readmissing, .readhot, .readseq, .readwhilewriting,
-        .ycsbA, .ycsbB, .ycsbC, .ycsbD, .ycsbF, .open, .rebuild, .deleterandom, .fillsync, .recover,
+        .ycsbA, .ycsbB, .ycsbC, .ycsbD, .ycsbF, .open, .rebuild, .readwhilecompacting, .compact, .deleterandom,
+        .fillsync, .recover,
     ]
 
     /// One line of help.
@@ -33,6 +35,8 @@ public enum Benchmark: String, CaseIterable, Sendable {
         case .open: return "open the store after a clean close"
         case .recover: return "a child process writes --num keys and is killed (SIGKILL); time the reopen"
         case .rebuild: return "remove the index file, time the reopen that rebuilds it (keys/s)"
+        case .compact: return "compact every segment at least 25% dead; MB/s of live data rewritten, disk before and after"
+        case .readwhilecompacting: return "readrandom on --threads threads while one more thread compacts, again and again"
         }
     }
 
@@ -47,7 +51,7 @@ public enum Benchmark: String, CaseIterable, Sendable {
     /// Whether the benchmark reads what is stored (and so warms or evicts the page cache first).
     var readsData: Bool {
         switch self {
-        case .readrandom, .readmissing, .readhot, .readseq, .readwhilewriting,
+        case .readrandom, .readmissing, .readhot, .readseq, .readwhilewriting, .readwhilecompacting,
              .ycsbA, .ycsbB, .ycsbC, .ycsbD, .ycsbF:
             return true
         default: return false

@@ -18,14 +18,19 @@ final class Compactor: Sendable {
 
     func record(_ value: Store.CompactionReport) { report.withLock { $0 = value } }
 
-    /// Runs `body` unless a compaction is already running (then throws).
-    func exclusively<R>(_ body: () throws(KVError) -> R) throws(KVError) -> R {
-        let acquired = running.withLock { busy -> Bool in
-            if busy { return false }
-            busy = true
-            return true
+    /// Runs `body` alone. With `wait`, waits for a running compaction to end first (a manual
+    /// compaction queues behind an automatic one); without, returns `nil` when one is running.
+    func exclusively<R>(wait: Bool, _ body: () throws(KVError) -> R) throws(KVError) -> R? {
+        while true {
+            let acquired = running.withLock { busy -> Bool in
+                if busy { return false }
+                busy = true
+                return true
+            }
+            if acquired { break }
+            guard wait else { return nil }
+            usleep(1_000)
         }
-        guard acquired else { throw KVError(.invalidArgument, "a compaction is already running") }
         defer { running.withLock { $0 = false } }
         return try body()
     }
@@ -53,7 +58,7 @@ extension StoreEngine {
         guard !configuration.readOnly || options.dryRun else {
             throw KVError(.readOnly, "the store was opened read-only", path: directory)
         }
-        return try compactor.exclusively { () throws(KVError) -> Store.CompactionReport in
+        let report = try compactor.exclusively(wait: !automatic) { () throws(KVError) -> Store.CompactionReport in
             let start = Self.now()
             // Sealed segments are compacted only once durable and hinted (plan skips the others).
             // Asked for explicitly, finish the sealing already queued; the automatic one does not
@@ -70,6 +75,8 @@ extension StoreEngine {
             compactor.record(report)
             return report
         }
+        // Only an automatic compaction skips (when another is running); it reports nothing then.
+        return report ?? Store.CompactionReport()
     }
 
     /// Decides, per sealed segment, from the live bytes the index points at.

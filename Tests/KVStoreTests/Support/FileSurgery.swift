@@ -122,6 +122,16 @@ enum FileSurgery {
     static func openDescriptorCount() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
     }
+
+    /// Descriptors of this process open on files under `directory` (also deleted ones), so that
+    /// tests running in parallel do not count.
+    static func openDescriptorCount(under directory: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.filter { name in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name) else { return false }
+            return target.hasPrefix(directory + "/")
+        }.count
+    }
 }
 
 /// A record found by parsing a segment file directly (batch records included, not interpreted).

@@ -87,28 +87,9 @@ final class SyncCoordinator: @unchecked Sendable {
                 continue
             }
             // Lead a round: sync everything written so far, outside the lock.
-            syncing = true
             let target = written.load(ordering: .acquiring)
             let files = unsynced
-            let syncDirectory = directoryDirty
-            directoryDirty = false
-            pthread_mutex_unlock(mutex)
-            var error: KVError? = nil
-            do throws(KVError) {
-                if syncDirectory {
-                    do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
-                }
-                for file in files { try file.sync() }
-            } catch let e {
-                error = e
-            }
-            pthread_mutex_lock(mutex)
-            syncing = false
-            rounds.add(1, ordering: .relaxed)
-            if let error {
-                failure = error
-                failed.store(true, ordering: .relaxed)
-            } else {
+            if runRound(files) == nil {
                 durable = max(durable, target)
                 // Everything synced except the newest file is sealed and done with.
                 let keep = files.last.map { last in unsynced.firstIndex(where: { $0 === last }) ?? 0 } ?? 0
@@ -127,8 +108,18 @@ final class SyncCoordinator: @unchecked Sendable {
         while syncing { pthread_cond_wait(condition, mutex) }
         if let failure { throw failure }
         guard let position = unsynced.firstIndex(where: { $0 === segment }) else { return }  // a round synced it
-        syncing = true
         let files = Array(unsynced[...position])
+        if let error = runRound(files) { throw error }
+        // Only rounds remove files, and none ran meanwhile: these are still the first ones.
+        unsynced.removeFirst(files.count)
+        pthread_cond_broadcast(condition)
+    }
+
+    /// One sync round over `files` (and the directory, if a file was created since the last one),
+    /// run outside the lock, which the caller holds on entry and on return. A failure is recorded
+    /// as final. Returns it, or `nil`.
+    private func runRound(_ files: [SegmentFile]) -> KVError? {
+        syncing = true
         let syncDirectory = directoryDirty
         directoryDirty = false
         pthread_mutex_unlock(mutex)
@@ -147,12 +138,9 @@ final class SyncCoordinator: @unchecked Sendable {
         if let error {
             failure = error
             failed.store(true, ordering: .relaxed)
-        } else {
-            // Only rounds remove files, and none ran meanwhile: these are still the first ones.
-            unsynced.removeFirst(files.count)
+            pthread_cond_broadcast(condition)
         }
-        pthread_cond_broadcast(condition)
-        if let error { throw error }
+        return error
     }
 
     /// Syncs everything written so far.

@@ -74,41 +74,9 @@ extension StoreEngine {
                 }
             }
             guard let damaged = damagedAt else { return }
-            guard let next = try nextValidRecord(in: file, after: damaged, end: end) else { return }
+            guard let next = try SegmentScanner.nextValidRecord(in: file, after: damaged, end: end) else { return }
             start = next
         }
-    }
-
-    /// The first offset after `damaged`, on an 8-byte boundary, where a whole valid record starts.
-    private func nextValidRecord(in file: SegmentFile, after damaged: Int, end: Int) throws(KVError) -> Int? {
-        let window = 1 << 16
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: window, alignment: 16)
-        defer { buffer.deallocate() }
-        var base = damaged + 8
-        while base + RecordHeader.size <= end {
-            let n = try file.read(into: buffer, count: min(window, end - base), at: base)
-            guard n >= RecordHeader.size else { return nil }
-            var at = 0
-            while at + RecordHeader.size <= n {
-                let p = UnsafeRawPointer(buffer + at)
-                // Cheap checks first; only a plausible header is read whole and checksummed.
-                if let kind = RecordKind(rawValue: p.loadLE(UInt8.self, at: 4)), kind != .batch,
-                   p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 {
-                    let length = RecordHeader.size + Int(p.loadLE(UInt32.self, at: 16)) + Int(p.loadLE(UInt32.self, at: 20))
-                    if length <= end - (base + at), length <= Limits.maximumRecordLength {
-                        let whole = try ScratchBuffer.with(length) { (record) throws(KVError) -> Bool in
-                            let m = try file.read(into: record, count: length, at: base + at)
-                            if case .record = RecordHeader.parse(record, available: m) { return true }
-                            return false
-                        }
-                        if whole { return base + at }
-                    }
-                }
-                at += 8
-            }
-            base += (n - RecordHeader.size + 8) & ~7
-        }
-        return nil
     }
 
     private func checkHint(of file: SegmentFile, against records: [(offset: Int, header: RecordHeader, key: [UInt8])],

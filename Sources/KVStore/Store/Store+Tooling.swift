@@ -234,7 +234,9 @@ package enum RawSegmentEvent: Sendable {
 package final class RawSegmentReader {
     package let path: String
     package let fileSize: Int
-    private let fd: Int32
+    /// Owns the descriptor (closed when the reader goes away).
+    private let file: SegmentFile
+    private var fd: Int32 { file.fd }
     private var window: UnsafeMutableRawPointer
     private var windowCapacity: Int
     private var windowStart = 0
@@ -244,18 +246,16 @@ package final class RawSegmentReader {
     /// - Throws: ``KVError/Code/io`` with the `errno` (`ENOENT`, `EACCES`…).
     package init(path: String) throws(KVError) {
         self.path = path
+        let fd: Int32
         do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
-        do { fileSize = Int(try Sys.fileSize(fd)) } catch {
-            Sys.close(fd)
-            throw error.kvError("fstat", path: path)
-        }
+        file = SegmentFile(id: 0, fd: fd, path: path)
+        fileSize = try file.size()
         windowCapacity = 1 << 20
         window = .allocate(byteCount: windowCapacity, alignment: 16)
     }
 
     deinit {
         window.deallocate()
-        Sys.close(fd)
     }
 
     /// Decodes the 32-byte segment header.
@@ -380,18 +380,7 @@ package final class RawSegmentReader {
 
     /// The first 8-byte boundary after `damaged` where a whole valid record starts.
     private func nextValidRecord(after damaged: Int) throws(KVError) -> Int? {
-        var at = alignedTo8(damaged + 1)
-        while at + RecordHeader.size <= fileSize {
-            let head = try bytes(at: at, count: RecordHeader.size + 8)
-            let p = head.baseAddress!
-            if p.loadLE(UInt64.self, at: 0) != 0, let length = Self.plausibleLength(p, available: head.count),
-               length <= fileSize - at {
-                let whole = try bytes(at: at, count: length)
-                if case .record = RecordHeader.parse(whole.baseAddress!, available: whole.count) { return at }
-            }
-            at += 8
-        }
-        return nil
+        try SegmentScanner.nextValidRecord(in: file, after: damaged, end: fileSize)
     }
 
     /// The record length a header claims, when its kind, reserved fields and lengths are plausible.

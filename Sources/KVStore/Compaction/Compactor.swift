@@ -143,9 +143,9 @@ extension StoreEngine {
                     case .end: done = true
                     case .invalid(let offset, let reason):
                         // Never delete a segment whose records could not all be read.
-                        report.segments.indices.filter { report.segments[$0].path == victim.path }.forEach {
-                            report.segments[$0].compacted = false
-                            report.segments[$0].reason = "damaged at \(offset) (\(reason)); not compacted"
+                        if let i = report.segments.firstIndex(where: { $0.path == victim.path }) {
+                            report.segments[i].compacted = false
+                            report.segments[i].reason = "damaged at \(offset) (\(reason)); not compacted"
                         }
                         damaged = true
                         done = true

@@ -8,7 +8,6 @@ final class Sealer: Sendable {
     private let directory: String
     private let storeID: UInt64
     private let coordinator: SyncCoordinator
-    private let hintFailures = Atomic<Int>(0)
     private let onSealed = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Called (on the sealer's queue) after each sealed segment is durable and hinted.
@@ -43,8 +42,8 @@ final class Sealer: Sendable {
         do {
             try HintFile.build(segment: segment, storeID: storeID).write(directory: directory)
         } catch {
-            // Hints only speed up rebuilds; without one the segment is scanned instead.
-            hintFailures.add(1, ordering: .relaxed)
+            // Hints only speed up rebuilds; without one the segment is scanned instead, and
+            // compaction leaves it alone (it takes only hinted segments).
         }
     }
 

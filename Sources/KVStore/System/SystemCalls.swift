@@ -7,7 +7,7 @@ import Synchronization
 /// The names of the system calls the store makes. Fault-injection hooks see these.
 enum SystemCall: String, Sendable, CaseIterable {
     case open, close, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
-    case mmap, munmap, msync, flock, rename, unlink, mkdir, fstat, readdir, fadvise
+    case mmap, munmap, msync, flock, rename, unlink, mkdir, fstat, readdir
 }
 
 /// Every system call the store makes goes through here, so that there is one place that retries
@@ -126,13 +126,6 @@ enum Sys {
         var st = stat()
         if Glibc.fstat(fd, &st) != 0 { throw Errno.current }
         return Int64(st.st_blocks) * 512
-    }
-
-    /// Drops the file's clean pages from the page cache (for cold-read measurements).
-    static func evictFromCache(_ fd: Int32) throws(Errno) {
-        try SystemHooks.check(.fadvise, fd: fd)
-        let result = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
-        if result != 0 { throw Errno(result) }
     }
 
     // MARK: - Mappings

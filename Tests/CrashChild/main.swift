@@ -17,6 +17,12 @@
 // traced to the operation that wrote it; the oracle carries each value's length and FNV-1a hash.
 // The key space is fixed by KEYS (default 1000), so successive children on one store overwrite
 // each other's keys.
+//
+// kvstore-crash-child --set-once STORE_DIR KEY [HOLD_MS]
+//
+// Opens (creating if needed) the store, sets KEY to its own bytes, keeps the store open HOLD_MS
+// milliseconds, closes it and exits 0; exits 75 when the store is locked, 1 on any other error.
+// Many of these at once race to create one store (Tests/KVStoreTests/Store/StoreLockTests).
 
 import KVStore
 #if canImport(Glibc)
@@ -187,6 +193,19 @@ struct CrashChild {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count >= 4 && arguments[1] == "--set-once" {
+    do {
+        let store = try Store(path: arguments[2])
+        try store.set(Array(arguments[3].utf8), forKey: Array(arguments[3].utf8))
+        if arguments.count >= 5, let hold = UInt32(arguments[4]) { usleep(hold * 1000) }
+        try store.close()
+        exit(0)
+    } catch let error as KVError where error.code == .locked {
+        exit(75)
+    } catch {
+        fail("\(error)")
+    }
+}
 guard arguments.count == 4 || arguments.count == 5, let seed = UInt64(arguments[3]) else {
     fail("usage: kvstore-crash-child STORE_DIR ORACLE_FILE SEED [KEYS]")
 }

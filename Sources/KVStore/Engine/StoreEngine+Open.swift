@@ -16,58 +16,41 @@ extension StoreEngine {
         case .directory: break
         case .file, .other: throw KVError(.notAStore, "the path is not a directory", path: directory)
         }
+        // 2. The lock, before anything about the directory is decided: a creator that looked first
+        // could see "no STORE yet" while another process creates, fills and closes the store, and
+        // then write a second STORE over the first one.
+        let lock = try StoreLock.acquire(directory: directory)
+
+        // 3. Under the lock (released by its deinit if this throws): a store, an empty directory to
+        // make one in, or something else.
         let manifestPath = directory + "/" + FileNames.manifest
         var names: [String]
         do { names = try Sys.listDirectory(directory) } catch { throw error.kvError("opendir", path: directory) }
-        var manifest: Manifest? = nil
+        let manifest: Manifest
         if names.contains(FileNames.manifest) {
             manifest = try Manifest.decode(readWholeFile(manifestPath), path: manifestPath)
         } else if configuration.readOnly {
             throw KVError(.notAStore, "the directory holds no STORE file", path: directory)
         } else if names.contains(where: { $0 != FileNames.lock && $0 != FileNames.manifest + FileNames.temporarySuffix }) {
             throw KVError(.notAStore, "the directory is not empty and holds no STORE file", path: directory)
-        }
-
-        // 2. The lock: one writer process at a time. A read-only open takes it too (so that it never
-        // reads files a writer is changing) but does not create the LOCK file.
-        let lockPath = directory + "/" + FileNames.lock
-        let lockFD: Int32
-        if configuration.readOnly && !names.contains(FileNames.lock) {
-            lockFD = -1
         } else {
-            do { lockFD = try Sys.open(lockPath, configuration.readOnly ? O_RDONLY : O_RDWR | O_CREAT) } catch {
-                throw error.kvError("open", path: lockPath)
-            }
+            manifest = Manifest(storeID: .random(in: 1...UInt64.max), hashSeed: .random(in: 0...UInt64.max),
+                                createdAt: UInt64(max(0, time(nil))))
+            try writeFileAtomically(path: manifestPath, bytes: manifest.encode(), directory: directory)
+            do { names = try Sys.listDirectory(directory) } catch { throw error.kvError("opendir", path: directory) }
         }
-        if lockFD >= 0 { do { try lockBriefly(lockFD) } catch {
-            Sys.close(lockFD)
-            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: lockPath) }
-            throw error.kvError("flock", path: lockPath)
-        } }
-        do {
-            if configuration.readOnly {
-                return try openReadOnly(directory: directory, names: names, manifest: manifest!, configuration: configuration,
-                                        lockFD: lockFD)
-            }
-            if manifest == nil {
-                let created = Manifest(storeID: .random(in: 1...UInt64.max), hashSeed: .random(in: 0...UInt64.max),
-                                       createdAt: UInt64(max(0, time(nil))))
-                try writeFileAtomically(path: manifestPath, bytes: created.encode(), directory: directory)
-                manifest = created
-                names = (try? Sys.listDirectory(directory)) ?? names
-            }
-            return try recover(directory: directory, names: names, manifest: manifest!, configuration: configuration, lockFD: lockFD)
-        } catch {
-            if lockFD >= 0 { Sys.close(lockFD) }
-            throw error
+        if configuration.readOnly {
+            return try openReadOnly(directory: directory, names: names, manifest: manifest, configuration: configuration, lock: lock)
         }
+        try lock.lockLegacyFile()
+        return try recover(directory: directory, names: names, manifest: manifest, configuration: configuration, lock: lock)
     }
 
     /// Opens without changing any file in the directory: no recovery writes, no hint files, no
     /// index changes. An index that was not closed cleanly is rebuilt into a temporary file outside
     /// the store (removed at once; it lives as long as its mapping). Writes throw `.readOnly`.
     private static func openReadOnly(directory: String, names: [String], manifest: Manifest, configuration: Store.Configuration,
-                                     lockFD: Int32) throws(KVError) -> StoreEngine {
+                                     lock: StoreLock) throws(KVError) -> StoreEngine {
         let hasher = configuration.hasher ?? .wyhash(seed: manifest.hashSeed)
         let bootID = configuration.bootID ?? BootID.current()
         var report = Store.RecoveryReport()
@@ -78,6 +61,7 @@ extension StoreEngine {
                 if !headerIsUnwritten(directory + "/" + FileNames.segment(id)) { report.problems.append(error) }
             }
         }
+        try checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
         let indexPath = directory + "/" + FileNames.index
         var index: HashIndex? = nil
         if let (existing, trust) = HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
@@ -104,26 +88,12 @@ extension StoreEngine {
         let coordinator = SyncCoordinator(directory: directory, writtenSequence: index!.lastSequence)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
                            coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator),
-                           lockFD: lockFD, recovery: report)
+                           lock: lock, recovery: report)
     }
 
     private static func temporaryDirectory() -> String {
         if let value = getenv("TMPDIR"), let path = String(validatingCString: value), !path.isEmpty { return path }
         return "/tmp"
-    }
-
-    /// Takes the store's lock, trying again for up to 50 ms. A lock is held by an open file
-    /// description, and a child process that this process is starting shares its descriptors until
-    /// its `exec` closes them: for those few milliseconds a store closed by this process still looks
-    /// locked. Another process that really has the store open is reported after the 50 ms.
-    private static func lockBriefly(_ fd: Int32) throws(Errno) {
-        var waited = 0
-        while true {
-            do { return try Sys.lockExclusive(fd) } catch where error == .wouldBlock && waited < 50 {
-                usleep(2_000)
-                waited += 2
-            }
-        }
     }
 
     private static func makeDirectories(_ directory: String) throws(KVError) {
@@ -137,16 +107,11 @@ extension StoreEngine {
     }
 
     private static func recover(directory: String, names: [String], manifest: Manifest, configuration: Store.Configuration,
-                                lockFD: Int32) throws(KVError) -> StoreEngine {
+                                lock: StoreLock) throws(KVError) -> StoreEngine {
         let storeID = manifest.storeID
         let hasher = configuration.hasher ?? .wyhash(seed: manifest.hashSeed)
         let bootID = configuration.bootID ?? BootID.current()
         var report = Store.RecoveryReport()
-
-        // Leftovers of an interrupted rename (index growth, hint or STORE writes) are never live.
-        for name in names where name.hasSuffix(FileNames.temporarySuffix) {
-            _ = try? Sys.unlink(directory + "/" + name)
-        }
 
         // Segments, oldest first. A last segment too short for its header was being created when
         // the process died: it holds no record and is removed.
@@ -168,6 +133,11 @@ extension StoreEngine {
                 }
             }
         }
+        try checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
+        // Leftovers of an interrupted rename (index growth, hint or STORE writes) are never live.
+        for name in names where name.hasSuffix(FileNames.temporarySuffix) {
+            _ = try? Sys.unlink(directory + "/" + name)
+        }
         // Only the newest segment on disk can be continued. If it is damaged, the store continues
         // in a new segment after it and the damaged one stays as it is, reported.
         let nextSegmentID = (ids.last ?? 0) + 1
@@ -182,8 +152,16 @@ extension StoreEngine {
         // published; `nil` when unknown (after a power loss), then the whole tail is wiped.
         var wipeLimit: Int? = nil
         let opened = files.isEmpty ? nil : HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
-        if let (existing, trust) = opened, let replayed = try? replay(index: existing, trust: trust, files: files, directory: directory,
-                                                                      hasher: hasher, bootID: bootID) {
+        var replayed: Replay? = nil
+        // Why an index file that exists is not used: worth reporting when it is damage.
+        var distrust: String? = nil
+        if let (existing, trust) = opened {
+            do { replayed = try replay(index: existing, trust: trust, files: files, directory: directory, hasher: hasher, bootID: bootID) }
+            catch { distrust = "the index could not be brought up to date (\(error.message))" }
+        } else if !files.isEmpty {
+            distrust = HashIndex.distrustReason(path: indexPath)
+        }
+        if let (existing, trust) = opened, let replayed {
             index = replayed.index
             end = replayed.end
             lastSequence = replayed.lastSequence
@@ -209,6 +187,7 @@ extension StoreEngine {
             lastSequence = outcome.lastSequence
             tornTail = outcome.tornTail
             report.problems += outcome.problems
+            if let distrust { report.problems.append(KVError(.corruption, distrust + "; rebuilt it from the log", path: indexPath, offset: 0)) }
             report.indexTrust = files.isEmpty ? .new : .rebuilt
             // Segments past a power loss's cut are set aside under another name, not deleted:
             // `kvtool salvage` can still read them.
@@ -287,7 +266,19 @@ extension StoreEngine {
                             coordinator: coordinator, sealer: sealer, active: active, index: index, segments: segments,
                             nextSequence: lastSequence + 1)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
-                           coordinator: coordinator, sealer: sealer, lockFD: lockFD, recovery: report)
+                           coordinator: coordinator, sealer: sealer, lock: lock, recovery: report)
+    }
+
+    /// Refuses a directory whose segments all name another store: its `STORE` file was replaced
+    /// (by another store's, or by a second creator), and opening it as an empty store that accepts
+    /// writes would hide every record. A few foreign segments beside the store's own are only
+    /// reported (a file copied in by mistake).
+    private static func checkSegmentsBelong(files: [SegmentFile], problems: [KVError], directory: String) throws(KVError) {
+        let foreign = problems.filter { $0.message == SegmentFile.foreignStoreMessage }
+        guard files.isEmpty, let first = foreign.first else { return }
+        throw KVError(.corruption, "the STORE file does not belong to the segments in this directory (\(foreign.count) segment(s) "
+                      + "name another store); put the store's own STORE file back, or recover the records with kvtool salvage",
+                      path: first.path ?? directory, offset: first.offset)
     }
 
     /// The offset just past the last non-zero byte in `[from, to)` of `file` (`from` if all zero):
@@ -399,7 +390,9 @@ extension StoreEngine {
         case (.put, let slot?):
             index.update(slot: slot, location: Location(segmentID: segment, offset: r.offset, recordLength: r.header.length).word)
         case (.put, nil):
-            index.insert(hash: hash, location: Location(segmentID: segment, offset: r.offset, recordLength: r.header.length).word)
+            // A table with no empty slot left is damage; the caller rebuilds the index instead.
+            guard let free = index.freeSlot(for: hash) else { throw index.inconsistency("no empty slot left for a new key") }
+            index.insert(hash: hash, location: Location(segmentID: segment, offset: r.offset, recordLength: r.header.length).word, at: free)
         case (.delete, let slot?):
             index.remove(slot: slot)
         default:

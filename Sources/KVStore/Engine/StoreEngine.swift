@@ -16,11 +16,11 @@ final class StoreEngine: Sendable {
     let sealer: Sealer
     let recovery: Store.RecoveryReport
     let compactor = Compactor()
-    private let lockFD: Mutex<Int32>
+    private let lock: Mutex<StoreLock?>
     private let periodic: PeriodicSync?
 
     init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
-         coordinator: SyncCoordinator, sealer: Sealer, lockFD: Int32, recovery: Store.RecoveryReport) {
+         coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock, recovery: Store.RecoveryReport) {
         self.directory = directory
         self.configuration = configuration
         self.hasher = hasher
@@ -28,7 +28,7 @@ final class StoreEngine: Sendable {
         self.writer = Mutex(writer)
         self.coordinator = coordinator
         self.sealer = sealer
-        self.lockFD = Mutex(lockFD)
+        self.lock = Mutex(lock)
         self.recovery = recovery
         if case .periodic(let interval) = configuration.durability {
             periodic = PeriodicSync(every: interval, coordinator: coordinator)
@@ -128,10 +128,7 @@ final class StoreEngine: Sendable {
     }
 
     private func releaseLock() {
-        lockFD.withLock { fd in
-            if fd >= 0 { Sys.close(fd) }
-            fd = -1
-        }
+        lock.withLock { $0 = nil }
     }
 }
 

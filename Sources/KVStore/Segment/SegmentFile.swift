@@ -16,6 +16,8 @@ final class SegmentFile: Sendable {
         self.path = path
     }
 
+    static let foreignStoreMessage = "segment belongs to another store"
+
     /// Opens an existing segment and validates its header.
     static func open(directory: String, id: UInt32, storeID: UInt64, writable: Bool) throws(KVError) -> SegmentFile {
         let path = directory + "/" + FileNames.segment(id)
@@ -29,7 +31,7 @@ final class SegmentFile: Sendable {
             throw .corruption("segment header names segment \(decoded.segmentID)", path: path, offset: 12)
         }
         guard decoded.storeID == storeID else {
-            throw .corruption("segment belongs to another store", path: path, offset: 16)
+            throw .corruption(foreignStoreMessage, path: path, offset: 16)
         }
         return file
     }

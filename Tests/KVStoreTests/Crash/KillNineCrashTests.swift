@@ -36,7 +36,7 @@ struct KillNineCrashTests {
 }
 
 /// Where the child executable is.
-private enum CrashChildProcess {
+enum CrashChildProcess {
     static let name = "kvstore-crash-child"
 
     /// `KVSTORE_CRASH_CHILD`, or `kvstore-crash-child` in the build products folder: the folder of

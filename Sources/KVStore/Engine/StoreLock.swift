@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The exclusive lock that keeps a second process out of a store (FORMAT.md §1).
+///
+/// The lock is an `flock` on the store's *directory*, not on a file in it. A lock file can be
+/// deleted while a writer holds it ("stale lock" clean-ups do exactly that), and the next process
+/// would create a new file, lock that, and write beside the first writer. A directory cannot be
+/// removed while it holds the store's files, and renaming it moves the store with it, so the lock
+/// always guards the files it is meant to guard.
+///
+/// The `LOCK` file is still locked too (and created by writers) so that builds which lock only
+/// `LOCK` stay out; deleting it is harmless to this build.
+///
+/// Everything about a directory (does it hold a store, which files are there) is decided only
+/// after this lock is taken: deciding first lets two creators each write a `STORE` file.
+final class StoreLock: @unchecked Sendable {
+    // @unchecked: `legacyFD` is set only during open, before the lock is shared.
+    private let directoryFD: Int32
+    private var legacyFD: Int32 = -1
+    let directory: String
+
+    private init(directoryFD: Int32, directory: String) {
+        self.directoryFD = directoryFD
+        self.directory = directory
+    }
+
+    /// Takes the lock of `directory`, trying again for up to 50 ms. A lock is held by an open
+    /// file description, and a child process that this process is starting shares its descriptors
+    /// until its `exec` closes them: for those few milliseconds a store closed by this process still
+    /// looks locked. Another process that really has the store open is reported after the 50 ms.
+    /// An existing `LOCK` file is locked too; none is created (see ``lockLegacyFile()``).
+    static func acquire(directory: String) throws(KVError) -> StoreLock {
+        let directoryFD: Int32
+        do { directoryFD = try Sys.open(directory, O_RDONLY | O_DIRECTORY) } catch { throw error.kvError("open", path: directory) }
+        do { try lockBriefly(directoryFD) } catch {
+            Sys.close(directoryFD)
+            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: directory) }
+            throw error.kvError("flock", path: directory)
+        }
+        let lock = StoreLock(directoryFD: directoryFD, directory: directory)
+        if Sys.kind(of: directory + "/" + FileNames.lock) != .missing { try lock.lockLegacyFile(create: false) }
+        return lock
+    }
+
+    /// Locks `LOCK` as well, creating it with `create` (a writer, once it knows the directory is a
+    /// store or is making one: a refused directory is left as it was found).
+    func lockLegacyFile(create: Bool = true) throws(KVError) {
+        guard legacyFD < 0 else { return }
+        let path = directory + "/" + FileNames.lock
+        let fd: Int32
+        do { fd = try Sys.open(path, create ? O_RDWR | O_CREAT : O_RDONLY) } catch { throw error.kvError("open", path: path) }
+        do { try Self.lockBriefly(fd) } catch {
+            Sys.close(fd)
+            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: path) }
+            throw error.kvError("flock", path: path)
+        }
+        legacyFD = fd
+    }
+
+    private static func lockBriefly(_ fd: Int32) throws(Errno) {
+        var waited = 0
+        while true {
+            do { return try Sys.lockExclusive(fd) } catch where error == .wouldBlock && waited < 50 {
+                usleep(2_000)
+                waited += 2
+            }
+        }
+    }
+
+    /// The descriptor of the locked directory: the store syncs the directory through it, so that a
+    /// sync never needs a descriptor it might not get (EMFILE).
+    var directoryDescriptor: Int32 { directoryFD }
+
+    deinit {
+        if legacyFD >= 0 { Sys.close(legacyFD) }
+        Sys.close(directoryFD)
+    }
+}

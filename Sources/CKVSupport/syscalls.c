@@ -24,3 +24,11 @@ int kv_path_kind(const char *path) {
     if (S_ISREG(st.st_mode)) return 2;
     return 3;
 }
+
+int kv_fd_kind(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    if (S_ISDIR(st.st_mode)) return 1;
+    if (S_ISREG(st.st_mode)) return 2;
+    return 3;
+}

@@ -15,3 +15,6 @@ int kv_zero_range(int fd, long long offset, long long length);
 
 /// What a path is: 0 missing, 1 directory, 2 regular file, 3 anything else. Follows symlinks.
 int kv_path_kind(const char *path);
+
+/// What an open descriptor is: 1 directory, 2 regular file, 3 anything else, -1 with errno set.
+int kv_fd_kind(int fd);

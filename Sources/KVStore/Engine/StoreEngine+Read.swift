@@ -13,11 +13,10 @@ extension StoreEngine {
         return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
             let location = Location(word: word)
             guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
-            guard location.readLength <= Limits.maximumRecordLength + 8 else {
-                throw KVError.corruption("the index holds an impossible record length", path: file.path, offset: Int64(location.offset))
-            }
-            return try ScratchBuffer.with(location.readLength) { (buffer) throws -> R?? in
-                let n = try file.read(into: buffer, count: location.readLength, at: location.offset)
+            let readLength = try recordLength(at: location, key: key, file: file)
+            guard readLength > 0 else { return nil }  // another key with the same hash
+            return try ScratchBuffer.with(readLength) { (buffer) throws -> R?? in
+                let n = try file.read(into: buffer, count: readLength, at: location.offset)
                 let header = try Self.validRecord(buffer, n, file: file, offset: location.offset)
                 let record = UnsafeRawBufferPointer(start: buffer, count: header.length)
                 guard Writer.keyMatches(record, key) else { return nil }  // another key with the same hash
@@ -32,6 +31,35 @@ extension StoreEngine {
             }
         } ?? nil
     }
+
+    /// How many bytes to read for the record at `location`: its length code's, or, for a large
+    /// record, the exact length from its header, checked against the file before anything is
+    /// allocated (a damaged length code must not make a get allocate a gigabyte). 0 when the
+    /// record's key length shows it is another key's.
+    @inline(__always)
+    private func recordLength(at location: Location, key: UnsafeRawBufferPointer, file: SegmentFile) throws(KVError) -> Int {
+        guard location.readLength <= Location.maximumReadLength else {
+            throw KVError.corruption("the index holds an impossible record length", path: file.path, offset: Int64(location.offset))
+        }
+        if location.readLength <= Self.smallRecordLimit { return location.readLength }
+        let header = try ScratchBuffer.with(RecordHeader.size) { (buffer) throws(KVError) -> RecordHeader.Lengths? in
+            let n = try file.read(into: buffer, count: RecordHeader.size, at: location.offset)
+            return RecordHeader.lengths(UnsafeRawPointer(buffer), available: n)
+        }
+        guard let header else {
+            throw KVError.corruption("the index points at bytes that are not a record", path: file.path, offset: Int64(location.offset))
+        }
+        if header.keyLength != key.count { return 0 }
+        let size = try file.size()
+        guard header.recordLength <= location.readLength, location.offset + header.recordLength <= size else {
+            throw KVError.corruption("the index holds a record length the segment cannot hold", path: file.path, offset: Int64(location.offset))
+        }
+        return header.recordLength
+    }
+
+    /// Records up to this length are read in one `pread` sized by the length code (it over-reads
+    /// by less than 0.1%); longer ones read their header first.
+    static let smallRecordLimit = 1 << 20
 
     /// Whether `key` is present. Reads only the record's header and key.
     func contains(_ key: UnsafeRawBufferPointer) throws(KVError) -> Bool {

@@ -116,6 +116,22 @@ extension RecordHeader {
         return .record(header)
     }
 
+    /// The lengths a record header claims, before its checksum is known.
+    struct Lengths {
+        var keyLength: Int
+        var recordLength: Int
+    }
+
+    /// Reads the lengths of the header at `p` when they are within the format's limits; `nil` for
+    /// bytes that cannot start a record. Only sizes a read: ``parse(_:available:)`` verifies.
+    static func lengths(_ p: UnsafeRawPointer, available: Int) -> Lengths? {
+        guard available >= size, p.loadLE(UInt64.self, at: 0) != 0 else { return nil }
+        let keyLength = Int(p.loadLE(UInt32.self, at: 16))
+        let stored = Int(p.loadLE(UInt32.self, at: 20))
+        guard keyLength <= Limits.maximumKeyLength, stored <= Limits.maximumValueLength else { return nil }
+        return Lengths(keyLength: keyLength, recordLength: size + keyLength + stored)
+    }
+
     /// The member count of a parsed batch record.
     static func batchCount(_ p: UnsafeRawPointer) -> Int {
         Int(p.loadLE(UInt32.self, at: size))

@@ -38,6 +38,10 @@ struct Location: Equatable, Hashable, Sendable {
         UInt64(segmentID) << 44 | UInt64(offset >> 3) << 16 | UInt64(Self.encodeLength(readLength))
     }
 
+    /// The longest read a valid location asks for: the length code of the longest record the
+    /// format allows, which rounds up by less than 0.1% (so it is above the record's length).
+    static let maximumReadLength = decodeLength(encodeLength(Limits.maximumRecordLength))
+
     static func encodeLength(_ length: Int) -> UInt16 {
         var units = (length + 7) >> 3
         var exponent = 0

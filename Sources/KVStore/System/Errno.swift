@@ -17,11 +17,15 @@ struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
     static let notFound = Errno(ENOENT)
     static let exists = Errno(EEXIST)
     static let ioError = Errno(EIO)
+    /// Not an errno of the system: `Sys.open` found something other than a regular file.
+    static let notRegularFile = Errno(-1)
 
-    var description: String { String(cString: strerror(rawValue)) }
+    var description: String {
+        self == .notRegularFile ? "not a regular file (a FIFO, device or socket)" : String(cString: strerror(rawValue))
+    }
 
     /// Converts to the public error, naming the call and the file.
     func kvError(_ call: String, path: String?, offset: Int64? = nil) -> KVError {
-        KVError(.io, "\(call) failed: \(description)", path: path, offset: offset, errno: rawValue)
+        KVError(.io, "\(call) failed: \(description)", path: path, offset: offset, errno: rawValue > 0 ? rawValue : nil)
     }
 }

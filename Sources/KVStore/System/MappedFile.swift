@@ -15,6 +15,7 @@ final class MappedFile: @unchecked Sendable {
     let length: Int
     let fd: Int32
     let path: String
+    let isWritable: Bool
     /// Whether the descriptor is closed with the mapping (the index), or belongs to someone else
     /// (the active segment's descriptor belongs to its ``SegmentFile``).
     private let ownsDescriptor: Bool
@@ -26,6 +27,7 @@ final class MappedFile: @unchecked Sendable {
             throw error.kvError("mmap", path: path)
         }
         self.length = length
+        self.isWritable = writable
         self.fd = fd
         self.path = path
         self.ownsDescriptor = ownsDescriptor

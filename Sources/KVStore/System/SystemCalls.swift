@@ -17,11 +17,24 @@ enum SystemCall: String, Sendable, CaseIterable {
 enum Sys {
     // MARK: - Files
 
+    /// Opens a file, or with `O_DIRECTORY` a directory. Anything else than a regular file (a FIFO, a
+    /// device, a socket named like a store file) is refused: opening a FIFO for reading blocks
+    /// until a writer comes, and reading one never ends. `O_NONBLOCK` keeps that open from
+    /// blocking; on a regular file Linux ignores it.
     static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
         try SystemHooks.check(.open, path: path)
+        let wantsDirectory = flags & O_DIRECTORY != 0
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = Glibc.open(path, flags | O_CLOEXEC | (wantsDirectory ? 0 : O_NONBLOCK), mode)
             if fd >= 0 {
+                if !wantsDirectory {
+                    let kind = kv_fd_kind(fd)
+                    if kind != 2 {
+                        let error = kind == 1 ? Errno(EISDIR) : kind < 0 ? Errno.current : Errno.notRegularFile
+                        _ = Glibc.close(fd)
+                        throw error
+                    }
+                }
                 SystemHooks.opened(fd, path: path)
                 return fd
             }
@@ -118,6 +131,14 @@ enum Sys {
         var st = stat()
         if Glibc.fstat(fd, &st) != 0 { throw Errno.current }
         return Int64(st.st_size)
+    }
+
+    /// Whether fewer bytes are allocated to the file than its size: it has holes, and a mapped hole
+    /// needs a block when it is touched, which on a full disk is SIGBUS. Counted from `st_blocks`
+    /// rather than with `SEEK_HOLE`, which also reports preallocated, never-written ranges (ext4's
+    /// unwritten extents, tmpfs's fallocated pages) as holes although they hold their blocks.
+    static func hasHole(_ fd: Int32) throws(Errno) -> Bool {
+        try allocatedBytes(fd) < fileSize(fd)
     }
 
     /// Blocks allocated on disk, in bytes (what `du` reports).

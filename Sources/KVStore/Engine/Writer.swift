@@ -51,20 +51,42 @@ final class Writer: @unchecked Sendable {
     // MARK: - Operations
 
     /// Appends a put and indexes it. Returns its sequence number.
+    ///
+    /// Every step that can fail (rolling, reading the old record's key, growing the index, finding
+    /// a free slot) comes before the record is written: a put that throws leaves every byte past
+    /// the end of the log zero, so no later replay or rebuild can find any of it.
     func set(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(KVError) -> UInt64 {
         let length = RecordHeader.size + key.count + value.count
         let offset = try room(for: length)
+        let hash = hasher.hash(key)
+        let existingSlot = try indexing { () throws(KVError) in try findSlot(hash: hash, key: key) }
+        var newSlot: Int? = nil
+        if existingSlot == nil {
+            newSlot = try indexing { () throws(KVError) -> Int in
+                if index.needsRehash() { try rehash(adding: 1) }
+                guard let slot = index.freeSlot(for: hash) else { throw index.inconsistency("no empty slot left for a new key") }
+                return slot
+            }
+        }
         let sequence = nextSequence
         let header = encode(.put, key: key, value: value, sequence: sequence, at: active.mapping.base + offset)
         let location = Location(segmentID: active.id, offset: offset, recordLength: header.length)
-        let hash = hasher.hash(key)
-        let existingSlot = try findSlot(hash: hash, key: key)
-        if existingSlot == nil && index.needsRehash() { try rehash(adding: 1) }
         active.publish(commitWord: header.commitWord(checksum: header.checksum(recordAt: active.mapping.base + offset)), at: offset)
         if let slot = existingSlot { index.update(slot: slot, location: location.word) }
-        else { index.insert(hash: hash, location: location.word) }
+        else if let slot = newSlot { index.insert(hash: hash, location: location.word, at: slot) }
         finish(length: header.length, sequence: sequence)
         return sequence
+    }
+
+    /// Runs an index step of a write. An index found inconsistent has been marked for a rebuild
+    /// (``HashIndex/inconsistency(_:)``); the store then refuses writes until it is reopened, so
+    /// that a clean close cannot mark the damaged table trusted again.
+    @inline(__always)
+    private func indexing<R>(_ body: () throws(KVError) -> R) throws(KVError) -> R {
+        do { return try body() } catch {
+            if index.isMarkedInconsistent { coordinator.fail(error) }
+            throw error
+        }
     }
 
     /// Appends a tombstone if the key exists. Returns whether it existed and the sequence to wait for.
@@ -100,6 +122,19 @@ final class Writer: @unchecked Sendable {
             throw KVError(.invalidArgument, "the batch is larger than the largest segment (\(Limits.maximumSegmentSize) bytes)")
         }
         let start = try room(for: total)
+        // Everything that can fail before any byte of the batch is written (see `set`): growth for
+        // every member that may be a new key, and a free slot for each of them.
+        let inserts = operations.reduce(0) { if case .set = $1 { $0 + 1 } else { $0 } }
+        try indexing { () throws(KVError) in
+            if index.needsRehash(adding: inserts) { try rehash(adding: inserts) }
+            var claimed = Set<Int>()
+            for case .set(let key, _) in operations {
+                guard let slot = index.freeSlot(for: key.withUnsafeBytes { hasher.hash($0) }, skipping: claimed) else {
+                    throw index.inconsistency("no empty slot left for a new key")
+                }
+                claimed.insert(slot)
+            }
+        }
         let base = active.mapping.base
         var sequence = nextSequence
         let batchHeader = RecordHeader(kind: .batch, flags: 0, sequence: sequence, keyLength: 0, storedValueLength: 8, rawValueLength: 8)
@@ -126,20 +161,20 @@ final class Writer: @unchecked Sendable {
             (base + offset).storeLE(word, at: 0)
             offset += header.alignedLength
         }
-        let inserts = applied.count
-        if index.needsRehash(adding: inserts) { try rehash(adding: inserts) }
         active.publish(commitWord: batchHeader.commitWord(checksum: batchHeader.checksum(recordAt: base + start)), at: start)
         // Advance first: a key set twice in one batch must find its first member when applying the
         // second. By what was written: compressed members are shorter than `total` reserved.
         active.advance(by: offset - start)
         nextSequence = sequence + 1
-        do {
+        do throws(KVError) {
             for op in applied {
                 let key = UnsafeRawBufferPointer(start: base + op.key.lowerBound, count: op.key.count)
                 let slot = try findSlot(hash: op.hash, key: key)
                 switch (op.location, slot) {
                 case (let location?, let slot?): index.update(slot: slot, location: location.word)
-                case (let location?, nil): index.insert(hash: op.hash, location: location.word)
+                case (let location?, nil):
+                    guard let free = index.freeSlot(for: op.hash) else { throw index.inconsistency("no empty slot left for a new key") }
+                    index.insert(hash: op.hash, location: location.word, at: free)
                 case (nil, let slot?): index.remove(slot: slot)
                 case (nil, nil): break
                 }

@@ -7,8 +7,17 @@ extension HashIndex {
                                          storeID: headerWord(IndexHeader.storeID), hashSeed: headerWord(IndexHeader.hashSeed),
                                          generation: generation + 1, bootID: bootID)
         var live = 0
-        forEachLive { _, hash, location in
-            grown.insertSlot(hash: hash, location: location)
+        // The new table is sized from the header's count; more live slots than that is a damaged
+        // table, and copying it could fill the new one to the last slot.
+        let counted = liveCount
+        for slot in 0..<capacity {
+            let h = hash(at: slot)
+            guard h > Self.tombstoneHash else { continue }
+            guard live <= counted else {
+                _ = try? Sys.unlink(path)
+                throw inconsistency("more live slots than the \(counted) counted")
+            }
+            try grown.insertSlot(hash: h, location: locationWord(at: slot))
             live += 1
         }
         grown.setCounts(live: live, tombstones: 0)

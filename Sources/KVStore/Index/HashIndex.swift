@@ -129,10 +129,12 @@ final class HashIndex: @unchecked Sendable {
         setHeaderWord(IndexHeader.pendingChange, 0)
     }
 
-    /// Adds a key known not to be in the table. The caller has checked ``needsRehash(adding:)``.
-    func insert(hash: UInt64, location: UInt64) {
+    /// Adds a key known not to be in the table, at the slot ``freeSlot(for:)`` returned for it (the
+    /// writer finds the slot before it publishes the record, so that a table with no room fails the
+    /// write before anything is in the log). The caller has checked ``needsRehash(adding:)``.
+    func insert(hash: UInt64, location: UInt64, at slot: Int) {
+        assert(self.hash(at: slot) == Self.emptyHash)
         let live = liveCount, tombstones = tombstoneCount
-        let slot = freeSlot(for: hash)
         beginChange(kind: 1, slot: slot, live: live, tombstones: tombstones)
         fill(slot, hash: hash, location: location)
         setCounts(live: live + 1, tombstones: tombstones)
@@ -171,20 +173,47 @@ final class HashIndex: @unchecked Sendable {
     }
 
     /// Fills the first free slot of the probe sequence; counts are the caller's business.
-    func insertSlot(hash: UInt64, location: UInt64) {
-        fill(freeSlot(for: hash), hash: hash, location: location)
+    /// Throws when there is none (a table whose slots do not match its counts).
+    func insertSlot(hash: UInt64, location: UInt64) throws(KVError) {
+        guard let slot = freeSlot(for: hash) else { throw inconsistency("no empty slot left for a new key") }
+        fill(slot, hash: hash, location: location)
     }
 
-    /// The first empty slot of `hash`'s probe sequence. The caller keeps the load under
-    /// ``maximumLoad``, so there is one.
-    @inline(__always) private func freeSlot(for hash: UInt64) -> Int {
+    /// The first empty slot of `hash`'s probe sequence, skipping `claimed` ones, or `nil` when the
+    /// whole table has none. With the load kept under ``maximumLoad`` there always is one; only a
+    /// damaged table (slots filled behind the counters' back) has none, and the probe must end
+    /// then, not spin forever with the writer's lock held.
+    @inline(__always) func freeSlot(for hash: UInt64, skipping claimed: Set<Int> = []) -> Int? {
         var slot = firstSlot(for: hash)
-        while self.hash(at: slot) != Self.emptyHash {
+        for _ in 0..<capacity {
+            if self.hash(at: slot) == Self.emptyHash && (claimed.isEmpty || !claimed.contains(slot)) { return slot }
             slot &+= 1
             if slot == capacity { slot = 0 }
         }
-        return slot
+        return nil
     }
+
+    /// Whether the header's counters are possible for this table: growth keeps live + removed slots
+    /// under ``maximumLoad``, so more is damage (one change may be in flight after `kill -9`).
+    var countsArePlausible: Bool {
+        let live = headerWord(IndexHeader.liveCount), tombstones = headerWord(IndexHeader.tombstoneCount)
+        return live <= UInt64(capacity) && tombstones <= UInt64(capacity)
+            && Double(live + tombstones) <= Double(capacity) * Self.maximumLoad + 1
+    }
+
+    /// Records in the header that the slots cannot be trusted, so that the next open rebuilds the
+    /// index from the log whatever else the header says, and returns the error to throw. The
+    /// writer also refuses further writes until the store is reopened (``isMarkedInconsistent``).
+    func inconsistency(_ reason: String) -> KVError {
+        if file.isWritable {
+            file.base.storeLE(IndexHeader.stateInconsistent, at: IndexHeader.state)
+            try? file.sync(offset: 0, length: IndexHeader.pageSize)
+        }
+        return KVError(.corruption, "the index is inconsistent (\(reason)); it is rebuilt from the log when the store is opened again",
+                       path: file.path, offset: 0)
+    }
+
+    var isMarkedInconsistent: Bool { UnsafeRawPointer(file.base).loadLE(UInt32.self, at: IndexHeader.state) == IndexHeader.stateInconsistent }
 
     /// Publishes a slot: location first, then the hash that makes it visible.
     @inline(__always) private func fill(_ slot: Int, hash: UInt64, location: UInt64) {

@@ -55,6 +55,15 @@ extension HashIndex {
         guard let size = try? Int(Sys.fileSize(fd)), size >= IndexHeader.pageSize + minimumCapacity * slotSize else {
             Sys.close(fd); return nil
         }
+        // Fully allocated before mapped: a sparse copy of the store (`cp --sparse=always`, a backup
+        // that keeps holes) would otherwise fault on a hole at the first touch, and on a full disk
+        // that is SIGBUS, not ENOSPC. A writer allocates the holes (or, on a full disk, rebuilds
+        // into a new file, which fails with ENOSPC); a read-only open, which may not change the
+        // file, does not trust it and rebuilds outside the store.
+        guard let sparse = try? Sys.hasHole(fd) else { Sys.close(fd); return nil }
+        if sparse {
+            guard writable, (try? Sys.allocate(fd, offset: 0, length: Int64(size))) != nil else { Sys.close(fd); return nil }
+        }
         guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: writable, ownsDescriptor: true) else {
             Sys.close(fd); return nil
         }
@@ -69,6 +78,7 @@ extension HashIndex {
               capacity >= minimumCapacity, fileLength(capacity: capacity) == size
         else { return nil }
         let index = HashIndex(file: file, capacity: capacity)
+        guard index.countsArePlausible else { return nil }
         switch h.loadLE(UInt32.self, at: IndexHeader.state) {
         case IndexHeader.stateClean:
             return index.headerChecksum() == h.loadLE(UInt32.self, at: IndexHeader.checksum) ? (index, .clean) : nil
@@ -78,6 +88,33 @@ extension HashIndex {
             return known && written == bootID ? (index, .sameBoot) : nil
         default:
             return nil
+        }
+    }
+
+    /// Why an index that ``open(path:storeID:hashSeed:bootID:writable:)`` did not trust is worth a
+    /// line in the recovery report: a writer found it inconsistent, or its counters are impossible.
+    /// `nil` for the ordinary reasons (missing, left open before a reboot, another store's).
+    static func distrustReason(path: String) -> String? {
+        guard let fd = try? Sys.open(path, O_RDONLY) else { return nil }
+        defer { Sys.close(fd) }
+        var header = [UInt8](repeating: 0, count: IndexHeader.checksummedLength + 8)
+        guard let size = try? Sys.fileSize(fd), size > IndexHeader.pageSize,
+              let n = try? header.withUnsafeMutableBytes({ raw throws(Errno) in try Sys.pread(fd, raw.baseAddress!, raw.count, 0) }),
+              n == header.count, header.prefix(8).elementsEqual(magic) else { return nil }
+        return header.withUnsafeBytes { raw -> String? in
+            let p = raw.baseAddress!
+            if p.loadLE(UInt32.self, at: IndexHeader.state) == IndexHeader.stateInconsistent {
+                return "a writer found the index inconsistent with its header"
+            }
+            // Counts are worth reporting only in a header whose checksum vouches for them; any
+            // other damaged header is the ordinary "not trusted, rebuilt".
+            var zeroed = Array(UnsafeRawBufferPointer(start: p, count: IndexHeader.checksummedLength))
+            zeroed.withUnsafeMutableBytes { $0.baseAddress!.storeLE(UInt32(0), at: IndexHeader.checksum) }
+            guard p.loadLE(UInt32.self, at: IndexHeader.state) == IndexHeader.stateClean,
+                  CRC32C.checksum(zeroed) == p.loadLE(UInt32.self, at: IndexHeader.checksum) else { return nil }
+            let capacity = Double((size - Int64(IndexHeader.pageSize)) / Int64(slotSize))
+            let used = Double(p.loadLE(UInt64.self, at: IndexHeader.liveCount)) + Double(p.loadLE(UInt64.self, at: IndexHeader.tombstoneCount))
+            return used > capacity * maximumLoad + 1 ? "the index header counts more keys than its table can hold" : nil
         }
     }
 

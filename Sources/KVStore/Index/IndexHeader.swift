@@ -15,7 +15,7 @@
 ///  40     8  liveCount      slots holding a key
 ///  48     8  tombstoneCount slots marked removed
 ///  56     8  generation     +1 on every rebuild or growth
-///  64     4  state          1 = open by a writer, 2 = closed cleanly
+///  64     4  state          1 = open by a writer, 2 = closed cleanly, 3 = found inconsistent
 ///  68     4  reserved       zero
 ///  72    16  bootID         the boot during which the header was last written
 ///  88     8  covered        segmentID << 32 | byte offset: every record before it is in the slots
@@ -51,6 +51,9 @@ enum IndexHeader {
 
     static let stateOpen: UInt32 = 1
     static let stateClean: UInt32 = 2
+    /// A writer found the slots inconsistent with the header (a probe with no empty slot, more
+    /// live slots than counted): the next open rebuilds the index from the log.
+    static let stateInconsistent: UInt32 = 3
 }
 
 /// A position in the log: a segment and a byte offset in it.

@@ -114,7 +114,7 @@ struct IndexRebuilder {
         let index = try HashIndex.create(path: path, capacity: HashIndex.capacity(forLiveKeys: max(live, expectedKeys)), storeID: storeID,
                                          hashSeed: hashSeed, generation: generation, bootID: bootID)
         for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] {
-            index.insertSlot(hash: hashes[slot], location: locations[slot])
+            try index.insertSlot(hash: hashes[slot], location: locations[slot])
         }
         index.setCounts(live: live, tombstones: 0)
         index.setCovered(end, sequence: lastSequence)

@@ -13,6 +13,10 @@ final class Compactor: Sendable {
     private let scheduled = Atomic<Bool>(false)
     /// Set by close(): a compaction stops between chunks.
     let closing = Atomic<Bool>(false)
+    /// Segments the last ``Store/verify()`` found problems in (or that index problems point into):
+    /// left alone until a later verify finds them sound, since their damage may be all that keeps
+    /// a record from being called dead.
+    let suspects = Mutex<Set<UInt32>>([])
 
     var lastReport: Store.CompactionReport? { report.withLock { $0 } }
 
@@ -94,6 +98,7 @@ extension StoreEngine {
             live[location.segmentID, default: 0] += Int64(location.readLength)
         }
         var report = Store.CompactionReport()
+        let suspected = compactor.suspects.withLock { $0 }
         for file in segments.all where file.id != activeID {
             let bytes = Int64(try file.size())
             let liveBytes = min(live[file.id] ?? 0, max(0, bytes - Int64(SegmentHeader.size)))
@@ -105,6 +110,8 @@ extension StoreEngine {
             var compacted = false
             if !hinted {
                 reason = "not yet synced and hinted"
+            } else if suspected.contains(file.id) {
+                reason = "verify found problems in it or in index slots for it"
             } else if ratio < options.minimumDeadRatio {
                 reason = "\(percent)% dead, below the \(Int(options.minimumDeadRatio * 100))% threshold"
             } else if dead < Int64(options.minimumDeadBytes) {
@@ -126,13 +133,23 @@ extension StoreEngine {
         let chunkRecords = 1024
         var copiedSince = 0
         var chunkStart = Self.now()
+        var tombstones: TombstoneLog? = nil
+        func keep(_ victim: SegmentFile, _ reason: String) {
+            if let i = report.segments.firstIndex(where: { $0.path == victim.path }) {
+                report.segments[i].compacted = false
+                report.segments[i].reason = reason + "; not compacted"
+            }
+        }
         for victim in chosen {
             // A tombstone must stay while an older segment that is not being compacted could
             // still hold a value for its key (Bitcask #82).
             let keepTombstones = all.all.contains { $0.id < victim.id && !victims.contains($0.id) }
+            let size = try victim.size()
             var scanner = try SegmentScanner(file: victim)
             var damaged = false
             var done = false
+            // Put records the index does not account for, to be checked against the log's tombstones.
+            var unindexed: [(header: RecordHeader, offset: Int, bytes: [UInt8])] = []
             while !done {
                 if compactor.closing.load(ordering: .relaxed) { victims.remove(victim.id); damaged = true; break }
                 // Read a chunk outside the writer's lock, then move it under the lock.
@@ -140,13 +157,16 @@ extension StoreEngine {
                 while chunk.count < chunkRecords {
                     switch try scanner.next() {
                     case .record(let r): chunk.append((r.header, r.offset, Array(r.bytes)))
+                    case .end(let offset) where offset < size:
+                        // A sealed segment was truncated to its last record when it was sealed:
+                        // zeros before its end are a lost block, and what follows them (a
+                        // tombstone, say) was never read. Never delete a segment read in part.
+                        keep(victim, "zeros where records should be at \(offset)")
+                        damaged = true
+                        done = true
                     case .end: done = true
                     case .invalid(let offset, let reason):
-                        // Never delete a segment whose records could not all be read.
-                        if let i = report.segments.firstIndex(where: { $0.path == victim.path }) {
-                            report.segments[i].compacted = false
-                            report.segments[i].reason = "damaged at \(offset) (\(reason)); not compacted"
-                        }
+                        keep(victim, "damaged at \(offset) (\(reason))")
                         damaged = true
                         done = true
                     }
@@ -160,9 +180,12 @@ extension StoreEngine {
                             switch record.header.kind {
                             case .put:
                                 let value = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + record.header.keyLength)...])
-                                let n = try w.relocate(header: record.header, key: key, storedValue: value,
-                                                       from: Location(segmentID: victim.id, offset: record.offset, readLength: 0))
-                                if n > 0 { bytes += n; records += 1 }
+                                switch try w.relocate(header: record.header, key: key, storedValue: value,
+                                                      from: Location(segmentID: victim.id, offset: record.offset, readLength: 0)) {
+                                case .moved(let n): bytes += n; records += 1
+                                case .superseded: break
+                                case .notIndexed: unindexed.append(record)
+                                }
                             case .delete:
                                 if keepTombstones {
                                     let n = try w.keepTombstone(key: key)
@@ -188,6 +211,42 @@ extension StoreEngine {
                     let spent = Self.now() - chunkStart
                     if allowed > spent { usleep(useconds_t(min(1_000_000, (allowed - spent) * 1_000_000))) }
                     if Self.now() - chunkStart > 1 { copiedSince = 0; chunkStart = Self.now() }
+                }
+            }
+            if !damaged && !unindexed.isEmpty {
+                // The expensive part (hint files of the whole store) outside the writer's lock.
+                if tombstones == nil {
+                    let (table, end, storeID) = try withWriter { (w) throws(KVError) in
+                        (w.segments, LogPosition(segmentID: w.active.id, offset: w.active.end), w.storeID)
+                    }
+                    tombstones = try TombstoneLog(segments: table, end: end, directory: directory, storeID: storeID, hasher: hasher)
+                }
+                let missing = try withWriter { (w) throws(KVError) -> (count: Int, first: Int?) in
+                    try tombstones!.extend(segments: w.segments, to: LogPosition(segmentID: w.active.id, offset: w.active.end))
+                    var count = 0, first: Int? = nil
+                    for record in unindexed {
+                        try record.bytes.withBytes { (raw) throws(KVError) in
+                            let key = UnsafeRawBufferPointer(rebasing: raw[RecordHeader.size ..< RecordHeader.size + record.header.keyLength])
+                            let value = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + record.header.keyLength)...])
+                            // Indexed since the first look (set again, or moved)? Then as before.
+                            switch try w.relocate(header: record.header, key: key, storedValue: value,
+                                                  from: Location(segmentID: victim.id, offset: record.offset, readLength: 0)) {
+                            case .moved(let n): report.bytesAfter += Int64(n); report.recordsCopied += 1
+                            case .superseded: break
+                            case .notIndexed:
+                                if !tombstones!.hasNewerTombstone(for: key, than: record.header.sequence) {
+                                    count += 1
+                                    if first == nil { first = record.offset }
+                                }
+                            }
+                        }
+                    }
+                    return (count, first)
+                }
+                if let first = missing.first {
+                    keep(victim, "\(missing.count) record(s) are live in the log but not in the index (the first at \(first)); "
+                         + "verify the store and reopen it with the index file removed to rebuild the index")
+                    damaged = true
                 }
             }
             if damaged { victims.remove(victim.id) }

@@ -6,16 +6,32 @@
 /// and no new recovery rule is needed, and a crash at any point leaves either the old record or
 /// the copy as the latest (FORMAT.md §7).
 extension Writer {
+    /// What compaction may do with a put record of a segment it is emptying.
+    enum Relocation {
+        /// It was its key's latest and now has a copy at the end of the log (bytes written).
+        case moved(Int)
+        /// The index points the key at a newer record: the log holds something better.
+        case superseded
+        /// The index does not point the key at this record nor at a newer one. Either the key was
+        /// removed (a newer tombstone is in the log) or the index lost it; only the log can tell.
+        case notIndexed
+    }
+
     /// Moves the put record found at `from` to the end of the log if it is still its key's latest.
-    /// Returns the bytes written, or 0 when the record was not live (overwritten or removed since).
+    /// A record the index does not point at is never called dead on the index's word alone: the
+    /// key must be indexed at a newer record, or the caller must find a newer tombstone in the log.
     func relocate(header: RecordHeader, key: UnsafeRawBufferPointer, storedValue: UnsafeRawBufferPointer,
-                  from: Location) throws(KVError) -> Int {
+                  from: Location) throws(KVError) -> Relocation {
         let hash = hasher.hash(key)
         // The slot that points at this very record: location equality, no key comparison needed.
         guard let slot = index.probe(hash: hash, { (slot, word) -> Int? in
             let location = Location(word: word)
             return location.segmentID == from.segmentID && location.offset == from.offset ? slot : nil
-        }) else { return 0 }
+        }) else {
+            guard let current = try findSlot(hash: hash, key: key).map({ Location(word: index.locationWord(at: $0)) }),
+                  let sequence = try recordSequence(at: current), sequence > header.sequence else { return .notIndexed }
+            return .superseded
+        }
         let offset = try room(for: header.length)
         let sequence = nextSequence
         let copy = RecordHeader(kind: .put, flags: header.flags, sequence: sequence, keyLength: header.keyLength,
@@ -29,7 +45,20 @@ extension Writer {
         active.publish(commitWord: copy.commitWord(checksum: copy.checksum(recordAt: p)), at: offset)
         index.update(slot: slot, location: Location(segmentID: active.id, offset: offset, recordLength: copy.length).word)
         finish(length: copy.length, sequence: sequence)
-        return copy.length
+        return .moved(copy.length)
+    }
+
+    /// The sequence number of the record at `location` (already matched to its key), or `nil` when
+    /// it cannot be read.
+    private func recordSequence(at location: Location) throws(KVError) -> UInt64? {
+        if location.segmentID == active.id {
+            return active.bytes(at: location.offset, count: RecordHeader.size).map { $0.baseAddress!.loadLE(UInt64.self, at: 8) }
+        }
+        guard let file = segments.file(location.segmentID) else { return nil }
+        return try ScratchBuffer.with(RecordHeader.size) { (buffer) throws(KVError) -> UInt64? in
+            try file.read(into: buffer, count: RecordHeader.size, at: location.offset) == RecordHeader.size
+                ? UnsafeRawPointer(buffer).loadLE(UInt64.self, at: 8) : nil
+        }
     }
 
     /// Appends a copy of a tombstone for `key` unless the key has been set again since.

@@ -41,7 +41,15 @@ extension StoreEngine {
                 checkHint(of: file, against: records, report: &report)
             }
         }
-        checkIndex(index, latest: latest, valid: valid, files: segments, report: &report)
+        var suspects = Set<UInt32>()
+        checkIndex(index, latest: latest, valid: valid, files: segments, report: &report, suspects: &suspects)
+        for problem in report.problems {
+            let name = problem.path.split(separator: "/").last.map(String.init) ?? ""
+            if let id = FileNames.segmentID(of: name, suffix: FileNames.segmentSuffix) ?? FileNames.segmentID(of: name, suffix: FileNames.hintSuffix) {
+                suspects.insert(id)
+            }
+        }
+        compactor.suspects.withLock { $0 = suspects }
         return report
     }
 
@@ -111,7 +119,7 @@ extension StoreEngine {
     }
 
     private func checkIndex(_ index: HashIndex, latest: [[UInt8]: Latest], valid: Set<UInt64>, files: SegmentTable,
-                            report: inout Store.VerificationReport) {
+                            report: inout Store.VerificationReport, suspects: inout Set<UInt32>) {
         let path = directory + "/" + FileNames.index
         var expected: [UInt64: Location] = [:]  // slot location word → location, for live keys
         for (key, record) in latest where record.isPut {
@@ -120,6 +128,7 @@ extension StoreEngine {
             let hash = key.withUnsafeBytes { hasher.hash($0) }
             let found = index.probe(hash: hash) { (_, word) -> Bool? in word == record.location.word ? true : nil } ?? false
             if !found {
+                suspects.insert(record.location.segmentID)
                 report.problems.append(.init(path: path, offset: nil,
                                              message: "a live key (\(key.count) bytes, at \(FileNames.segment(record.location.segmentID))@\(record.location.offset)) is not indexed at its latest record"))
             }
@@ -129,6 +138,7 @@ extension StoreEngine {
             live += 1
             let location = Location(word: word)
             if expected[word] == nil {
+                suspects.insert(location.segmentID)
                 let exists = valid.contains(UInt64(location.segmentID) << 32 | UInt64(location.offset))
                 report.problems.append(.init(path: path, offset: Int64(IndexHeader.pageSize + slot * HashIndex.slotSize),
                                              message: exists ? "slot \(slot) points at a record that is not its key's latest put"

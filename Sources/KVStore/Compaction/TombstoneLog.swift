@@ -1,0 +1,60 @@
+/// The tombstones in the log, by key: how compaction confirms that a record the index does not
+/// point at was removed, and was not lost by a damaged index (FORMAT.md §7).
+///
+/// The index is a cache of the log. A slot that decayed at rest makes a live record look dead to
+/// anyone who asks only the index, and deleting its segment would turn recoverable damage (delete
+/// the index, reopen) into loss. So a record counts as dead only when the index points its key at
+/// a newer record, or when this log holds a newer tombstone for it. It is read only when a record
+/// is found unindexed, from the hint files (sealed segments) and by scanning (the rest).
+struct TombstoneLog {
+    private var byHash: [UInt64: [(key: [UInt8], sequence: UInt64)]] = [:]
+    /// Every record before this position has been read.
+    private(set) var readUpTo: LogPosition
+    private let hasher: KeyHasher
+
+    /// Reads the tombstones of every segment in `segments` up to `end` (the writer's position when
+    /// the table was taken). Runs outside the writer's lock: all of it but the active segment's
+    /// records is immutable.
+    init(segments: SegmentTable, end: LogPosition, directory: String, storeID: UInt64, hasher: KeyHasher) throws(KVError) {
+        self.hasher = hasher
+        readUpTo = LogPosition(segmentID: segments.all.first?.id ?? end.segmentID, offset: SegmentHeader.size)
+        for file in segments.all where file.id < end.segmentID {
+            if let hint = HintFile.load(directory: directory, segmentID: file.id, storeID: storeID) {
+                for entry in hint.entries where entry.kind == .delete {
+                    add(Array(hint.bytes[entry.keyStart ..< entry.keyStart + entry.keyLength]), entry.sequence)
+                }
+            } else {
+                try scan(file, from: SegmentHeader.size, limit: nil)
+            }
+            readUpTo = LogPosition(segmentID: file.id + 1, offset: SegmentHeader.size)
+        }
+        try extend(segments: segments, to: end)
+    }
+
+    /// Reads what was written since: call with the writer's lock held, so that `end` is the log's end.
+    mutating func extend(segments: SegmentTable, to end: LogPosition) throws(KVError) {
+        for file in segments.all where file.id >= readUpTo.segmentID && file.id <= end.segmentID {
+            let start = file.id == readUpTo.segmentID ? readUpTo.offset : SegmentHeader.size
+            try scan(file, from: start, limit: file.id == end.segmentID ? end.offset : nil)
+        }
+        readUpTo = end
+    }
+
+    /// Whether the log holds a tombstone for `key` newer than `sequence`.
+    func hasNewerTombstone(for key: UnsafeRawBufferPointer, than sequence: UInt64) -> Bool {
+        guard let candidates = byHash[hasher.hash(key)] else { return false }
+        return candidates.contains { $0.sequence > sequence && $0.key.elementsEqual(key) }
+    }
+
+    private mutating func add(_ key: [UInt8], _ sequence: UInt64) {
+        byHash[key.withUnsafeBytes { hasher.hash($0) }, default: []].append((key, sequence))
+    }
+
+    /// Past damage nothing more is read: fewer tombstones only make compaction keep more.
+    private mutating func scan(_ file: SegmentFile, from start: Int, limit: Int?) throws(KVError) {
+        var scanner = try SegmentScanner(file: file, from: start, limit: limit)
+        while case .record(let r) = try scanner.next() {
+            if r.header.kind == .delete { add(Array(r.key), r.header.sequence) }
+        }
+    }
+}

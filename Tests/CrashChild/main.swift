@@ -23,6 +23,14 @@
 // Opens (creating if needed) the store, sets KEY to its own bytes, keeps the store open HOLD_MS
 // milliseconds, closes it and exits 0; exits 75 when the store is locked, 1 on any other error.
 // Many of these at once race to create one store (Tests/KVStoreTests/Store/StoreLockTests).
+//
+// kvstore-crash-child --under-fd-limit LIMIT STORE_DIR KEYS (read|readonly|exhaust)
+//
+// Lowers RLIMIT_NOFILE to LIMIT, then: `read` opens the store, checks that "key i" starts with
+// "value i " for every i < KEYS, writes "new i" for 100 keys and closes; `readonly` opens it read-only and
+// checks the keys; `exhaust` writes "x i" keys, prints "A i" after each acknowledged one, uses up
+// every free descriptor after 200 of them, writes until a write fails, then prints "CLOSE ok" or
+// "CLOSE <error>" (Tests/KVStoreTests/Reliability/DescriptorLimitTests).
 
 import KVStore
 #if canImport(Glibc)
@@ -193,6 +201,56 @@ struct CrashChild {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count >= 6 && arguments[1] == "--under-fd-limit", let limit = Int(arguments[2]), let keys = Int(arguments[4]) {
+    var rl = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) != 0 { fail("setrlimit failed: errno \(errno)") }
+    func say(_ line: String) {
+        var line = line + "\n"
+        line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+    }
+    do {
+        switch arguments[5] {
+        case "read", "readonly":
+            var configuration = Store.Configuration()
+            configuration.readOnly = arguments[5] == "readonly"
+            configuration.automaticCompaction = nil
+            let store = try Store(path: arguments[3], configuration: configuration)
+            for i in 0..<keys where try !(store.value(forKey: "key \(i)") ?? []).starts(with: Array("value \(i) ".utf8)) {
+                fail("key \(i) is wrong")
+            }
+            if !configuration.readOnly { for i in 0..<100 { try store.set("new \(i)", forKey: "new \(i)") } }
+            try store.close()
+            exit(0)
+        default:
+            var configuration = Store.Configuration()
+            configuration.segmentSize = 64 << 10
+            configuration.automaticCompaction = nil
+            let store = try Store(path: arguments[3], configuration: configuration)
+            var hog: [Int32] = []
+            var i = 0
+            while true {
+                if i == 200 {
+                    while true {
+                        let fd = open("/dev/null", O_RDONLY)
+                        if fd < 0 { break }
+                        hog.append(fd)
+                    }
+                }
+                do { try store.set([UInt8](repeating: UInt8(i & 0xFF), count: 1000), forKey: Array("x \(i)".utf8)) } catch {
+                    if i < 200 { fail("a write failed before the descriptors were used up: \(error)") }
+                    break
+                }
+                say("A \(i)")
+                i += 1
+                if i > 100_000 { fail("no write failed with every descriptor in use") }
+            }
+            do { try store.close(); say("CLOSE ok") } catch { say("CLOSE \(error)") }
+            exit(0)
+        }
+    } catch {
+        fail("\(error)")
+    }
+}
 if arguments.count >= 4 && arguments[1] == "--set-once" {
     do {
         let store = try Store(path: arguments[2])

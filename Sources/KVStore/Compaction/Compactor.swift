@@ -272,6 +272,7 @@ extension StoreEngine {
             report.segmentsCompacted += 1
             report.bytesBefore += Int64(report.segments.first { $0.path == victim.path }?.bytes ?? 0)
         }
+        descriptors.drop(forgotten)
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
     }
 

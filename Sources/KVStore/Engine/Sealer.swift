@@ -24,6 +24,8 @@ final class Sealer: Sendable {
         queue.async { [self] in
             // A failed sync is recorded by the coordinator and fails later writes; no hint then.
             guard (try? coordinator.syncSealed(segment)) != nil else { return }
+            // Durable and immutable: its descriptor may be closed like any reader's.
+            segment.unpin()
             writeHint(segment)
             onSealed.withLock { $0 }?()
         }
@@ -34,7 +36,10 @@ final class Sealer: Sendable {
     func writeMissingHints(_ segments: [SegmentFile]) {
         queue.async { [self] in
             guard let last = segments.last, (try? coordinator.syncSealed(last)) != nil else { return }
-            segments.forEach(writeHint)
+            for segment in segments {
+                segment.unpin()
+                writeHint(segment)
+            }
         }
     }
 

@@ -54,9 +54,10 @@ extension StoreEngine {
         let hasher = configuration.hasher ?? .wyhash(seed: manifest.hashSeed)
         let bootID = configuration.bootID ?? BootID.current()
         var report = Store.RecoveryReport()
+        let descriptors = DescriptorCache(limit: configuration.maximumOpenFiles ?? DescriptorCache.defaultLimit())
         var files: [SegmentFile] = []
         for id in names.compactMap({ FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }).sorted() {
-            do { files.append(try SegmentFile.open(directory: directory, id: id, storeID: manifest.storeID, writable: false)) }
+            do { files.append(try SegmentFile.open(directory: directory, id: id, storeID: manifest.storeID, descriptors: descriptors)) }
             catch let error where error.code == .corruption {
                 if !headerIsUnwritten(directory + "/" + FileNames.segment(id)) { report.problems.append(error) }
             }
@@ -85,10 +86,10 @@ extension StoreEngine {
             report.indexTrust = files.isEmpty ? .new : .rebuilt
         }
         let views = ViewBox(ReadView(index: index!, segments: SegmentTable(files)))
-        let coordinator = SyncCoordinator(directory: directory, writtenSequence: index!.lastSequence)
+        let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: lock.directoryDescriptor, writtenSequence: index!.lastSequence)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
                            coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator),
-                           lock: lock, recovery: report)
+                           lock: lock, descriptors: descriptors, recovery: report)
     }
 
     private static func temporaryDirectory() -> String {
@@ -112,6 +113,7 @@ extension StoreEngine {
         let hasher = configuration.hasher ?? .wyhash(seed: manifest.hashSeed)
         let bootID = configuration.bootID ?? BootID.current()
         var report = Store.RecoveryReport()
+        let descriptors = DescriptorCache(limit: configuration.maximumOpenFiles ?? DescriptorCache.defaultLimit())
 
         // Segments, oldest first. A last segment too short for its header was being created when
         // the process died: it holds no record and is removed.
@@ -121,7 +123,7 @@ extension StoreEngine {
         for (i, id) in ids.enumerated() {
             let isLast = i == ids.count - 1
             do {
-                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, writable: false))
+                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, descriptors: descriptors))
             } catch let error where error.code == .corruption {
                 let path = directory + "/" + FileNames.segment(id)
                 if isLast && headerIsUnwritten(path) {
@@ -207,16 +209,14 @@ extension StoreEngine {
         // Only the newest segment on disk can be continued. If it is damaged, the store continues
         // in a new segment after it and the damaged one stays as it is, reported.
         let canContinueLast = files.last != nil && files.last?.id == newestOnDisk
-        if canContinueLast, let last = files.last {
-            files[files.count - 1] = try SegmentFile.open(directory: directory, id: last.id, storeID: storeID, writable: true)
-        }
 
         // The active segment: the last one, continued after its last valid record, with whatever a
         // crash left past that point wiped, so that no abandoned bytes can ever pass for a record.
-        let coordinator = SyncCoordinator(directory: directory, writtenSequence: lastSequence)
+        let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: lock.directoryDescriptor, writtenSequence: lastSequence)
         func hasHint(_ file: SegmentFile) -> Bool { Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file }
         let active: ActiveSegment
         if canContinueLast, let last = files.last, last.id == end.segmentID {
+            let writable = try last.openForWriting()
             let size = try last.size()
             let wipeStart = tornTail ?? end.offset
             let wipeEnd = tornTail != nil ? size : min(size, wipeLimit ?? size)
@@ -231,7 +231,7 @@ extension StoreEngine {
                     }
                     report.droppedTailBytes = max(0, written - wipeStart)
                 }
-                do { try Sys.zeroRange(last.fd, offset: Int64(wipeStart), length: Int64(wipeEnd - wipeStart)) } catch {
+                do { try Sys.zeroRange(writable.fd, offset: Int64(wipeStart), length: Int64(wipeEnd - wipeStart)) } catch {
                     throw error.kvError("fallocate", path: last.path)
                 }
             }
@@ -239,12 +239,19 @@ extension StoreEngine {
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(last.id))
             // Sealed segments with a hint were synced before the hint was written; the others
             // (a crash came between the roll and the hint) may hold records only in the page cache.
-            for file in files.dropLast() where !hasHint(file) { coordinator.noteActive(file, created: false) }
-            active = try ActiveSegment.resume(file: last, end: end.offset, capacity: configuration.segmentSize)
+            for file in files.dropLast() where !hasHint(file) {
+                try file.pin()
+                coordinator.noteActive(file, created: false)
+            }
+            active = try ActiveSegment.resume(file: last, descriptor: writable, end: end.offset, capacity: configuration.segmentSize)
             coordinator.noteActive(last, created: false)
         } else {
-            for file in files where !hasHint(file) { coordinator.noteActive(file, created: false) }
-            active = try ActiveSegment.create(directory: directory, id: nextSegmentID, storeID: storeID, capacity: configuration.segmentSize)
+            for file in files where !hasHint(file) {
+                try file.pin()
+                coordinator.noteActive(file, created: false)
+            }
+            active = try ActiveSegment.create(directory: directory, id: nextSegmentID, storeID: storeID, capacity: configuration.segmentSize,
+                                              descriptors: descriptors)
             coordinator.noteActive(active.file, created: true)
             files.append(active.file)
             end = LogPosition(segmentID: active.id, offset: active.end)
@@ -266,7 +273,7 @@ extension StoreEngine {
                             coordinator: coordinator, sealer: sealer, active: active, index: index, segments: segments,
                             nextSequence: lastSequence + 1)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
-                           coordinator: coordinator, sealer: sealer, lock: lock, recovery: report)
+                           coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, recovery: report)
     }
 
     /// Refuses a directory whose segments all name another store: its `STORE` file was replaced

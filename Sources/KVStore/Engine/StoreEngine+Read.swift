@@ -8,7 +8,31 @@ import Glibc
 extension StoreEngine {
     /// Calls `body` with the stored value of `key`, or returns `nil` when the key is absent.
     func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        var bodyRan = false
+        return try retryingVanishedSegments(retryIf: { !bodyRan }) { view throws -> R? in
+            try value(forKey: key, view: &view) { bytes in
+                bodyRan = true
+                return try body(bytes)
+            }
+        }
+    }
+
+    /// Runs a read with the current view and runs it again with a newer one when a segment it
+    /// needed was deleted (compaction moved the key's record, then removed the file) before its
+    /// descriptor could be opened. `retryIf` says whether running again is still harmless.
+    @inline(__always)
+    private func retryingVanishedSegments<R>(retryIf: () -> Bool = { true }, _ read: (inout ReadView) throws -> R) throws -> R {
         var view = try views.get()
+        while true {
+            do { return try read(&view) } catch let error as KVError where error.code == .io && error.errno == ENOENT && retryIf() {
+                let fresh = try views.get()
+                if fresh.segments === view.segments { throw error }
+                view = fresh
+            }
+        }
+    }
+
+    private func value<R>(forKey key: UnsafeRawBufferPointer, view: inout ReadView, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         let hash = hasher.hash(key)
         return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
             let location = Location(word: word)
@@ -63,7 +87,12 @@ extension StoreEngine {
 
     /// Whether `key` is present. Reads only the record's header and key.
     func contains(_ key: UnsafeRawBufferPointer) throws(KVError) -> Bool {
-        var view = try views.get()
+        do { return try retryingVanishedSegments { view in try contains(key, view: &view) } } catch let error as KVError { throw error } catch {
+            throw KVError(.io, "\(error)")
+        }
+    }
+
+    private func contains(_ key: UnsafeRawBufferPointer, view: inout ReadView) throws(KVError) -> Bool {
         let hash = hasher.hash(key)
         let needed = RecordHeader.size + key.count
         return try view.index.probe(hash: hash) { (_, word) throws(KVError) -> Bool? in

@@ -16,11 +16,13 @@ final class StoreEngine: Sendable {
     let sealer: Sealer
     let recovery: Store.RecoveryReport
     let compactor = Compactor()
+    let descriptors: DescriptorCache
     private let lock: Mutex<StoreLock?>
     private let periodic: PeriodicSync?
 
     init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
-         coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock, recovery: Store.RecoveryReport) {
+         coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock, descriptors: DescriptorCache,
+         recovery: Store.RecoveryReport) {
         self.directory = directory
         self.configuration = configuration
         self.hasher = hasher
@@ -29,6 +31,7 @@ final class StoreEngine: Sendable {
         self.coordinator = coordinator
         self.sealer = sealer
         self.lock = Mutex(lock)
+        self.descriptors = descriptors
         self.recovery = recovery
         if case .periodic(let interval) = configuration.durability {
             periodic = PeriodicSync(every: interval, coordinator: coordinator)
@@ -85,14 +88,15 @@ final class StoreEngine: Sendable {
             do throws(KVError) { try coordinator.syncAll() } catch { failure = error }
             let index = w.index
             let file = w.active.file
+            let descriptor = w.active.descriptor
             let end = w.active.end
             let lastSequence = w.lastSequence
             views.close()
             slot = nil  // drops the writer and with it the active segment's mapping
             if failure == nil {
                 do {
-                    try Sys.truncate(file.fd, length: Int64(end))
-                    try file.sync()
+                    try Sys.truncate(descriptor.fd, length: Int64(end))
+                    try Sys.fdatasync(descriptor.fd)
                     index.setCovered(LogPosition(segmentID: file.id, offset: end), sequence: lastSequence)
                     try index.markClean()
                 } catch let error as Errno {

@@ -18,6 +18,8 @@ final class SyncCoordinator: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let directory: String
+    /// The store's directory, held open by its lock: a directory sync needs no new descriptor.
+    private let directoryDescriptor: Int32
 
     /// The highest sequence published by the writer; an atomic so that a put does not take the lock.
     private let written = Atomic<UInt64>(0)
@@ -34,8 +36,9 @@ final class SyncCoordinator: @unchecked Sendable {
 
     /// Starts with everything up to `writtenSequence` written but nothing known durable: after a
     /// crash the recovered records may be only in the page cache, so the first sync covers them.
-    init(directory: String, writtenSequence: UInt64) {
+    init(directory: String, directoryDescriptor: Int32, writtenSequence: UInt64) {
         self.directory = directory
+        self.directoryDescriptor = directoryDescriptor
         written.store(writtenSequence, ordering: .relaxed)
         durable = 0
         pthread_mutex_init(mutex, nil)
@@ -126,7 +129,7 @@ final class SyncCoordinator: @unchecked Sendable {
         var error: KVError? = nil
         do throws(KVError) {
             if syncDirectory {
-                do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
+                do { try Sys.fsync(directoryDescriptor) } catch { throw error.kvError("fsync", path: directory) }
             }
             for file in files { try file.sync() }
         } catch let e {

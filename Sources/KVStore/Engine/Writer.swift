@@ -278,14 +278,16 @@ final class Writer: @unchecked Sendable {
     private func roll(toFit length: Int) throws(KVError) {
         let capacity = max(configuration.segmentSize, SegmentHeader.size + alignedTo8(length))
         let next = try ActiveSegment.create(directory: directory, id: active.id + 1, storeID: storeID,
-                                            capacity: (capacity + 4095) & ~4095, temporary: true)
+                                            capacity: (capacity + 4095) & ~4095, temporary: true, descriptors: active.file.descriptors)
         let sealedFile = active.file
+        // Stays pinned (so the sealer's sync needs no new descriptor) until the sealer unpins it.
+        let sealedDescriptor = active.descriptor
         let sealedEnd = active.end
         // Dropping the old ActiveSegment unmaps it (the writer holds the only reference); only
         // then is it safe to truncate the file to its records.
         active = next
         do throws(KVError) {
-            do { try Sys.truncate(sealedFile.fd, length: Int64(sealedEnd)) } catch {
+            do { try Sys.truncate(sealedDescriptor.fd, length: Int64(sealedEnd)) } catch {
                 throw error.kvError("ftruncate", path: sealedFile.path)
             }
             try next.commitName()

@@ -15,6 +15,8 @@ import Synchronization
 /// it cannot fault on a full disk (ENOSPC surfaces at allocation, as an error, never as SIGBUS).
 final class ActiveSegment {
     let file: SegmentFile
+    /// The writer's descriptor, pinned in the store's descriptor cache while this lives.
+    let descriptor: SegmentDescriptor
     let mapping: MappedFile
     let capacity: Int
     /// Where the next record goes; always a multiple of 8.
@@ -26,8 +28,9 @@ final class ActiveSegment {
     var id: UInt32 { file.id }
     var remaining: Int { capacity - end }
 
-    private init(file: SegmentFile, mapping: MappedFile, capacity: Int, end: Int) {
+    private init(file: SegmentFile, descriptor: SegmentDescriptor, mapping: MappedFile, capacity: Int, end: Int) {
         self.file = file
+        self.descriptor = descriptor
         self.mapping = mapping
         self.capacity = capacity
         self.end = end
@@ -35,7 +38,8 @@ final class ActiveSegment {
 
     /// Creates segment `id`, sized to hold at least `capacity` bytes. With `temporary`, the file
     /// is created as `NNNNNNNN.seg.tmp` and gets its name from ``commitName()``.
-    static func create(directory: String, id: UInt32, storeID: UInt64, capacity: Int, temporary: Bool = false) throws(KVError) -> ActiveSegment {
+    static func create(directory: String, id: UInt32, storeID: UInt64, capacity: Int, temporary: Bool = false,
+                       descriptors: DescriptorCache) throws(KVError) -> ActiveSegment {
         guard id <= Limits.maximumSegmentID else {
             throw KVError(.unsupported, "the store has used all \(Limits.maximumSegmentID) segment numbers; copy its data into a new store")
         }
@@ -43,17 +47,24 @@ final class ActiveSegment {
         let openPath = temporary ? path + FileNames.temporarySuffix : path
         let fd: Int32
         do { fd = try Sys.open(openPath, O_RDWR | O_CREAT | (temporary ? O_TRUNC : O_EXCL)) } catch { throw error.kvError("open", path: openPath) }
-        let file = SegmentFile(id: id, fd: fd, path: path)
+        let descriptor = SegmentDescriptor(fd: fd)
         do {
             try Sys.allocate(fd, offset: 0, length: Int64(capacity))
         } catch {
             _ = try? Sys.unlink(openPath)
             throw error.kvError("posix_fallocate", path: openPath)
         }
-        let mapping = try MappedFile(fd: fd, path: path, length: capacity, writable: true)
+        let mapping: MappedFile
+        do { mapping = try MappedFile(fd: fd, path: path, length: capacity, writable: true) } catch {
+            _ = try? Sys.unlink(openPath)
+            throw error
+        }
         let header = SegmentHeader(segmentID: id, storeID: storeID).encode()
         header.withUnsafeBytes { mapping.base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        return ActiveSegment(file: file, mapping: mapping, capacity: capacity, end: SegmentHeader.size)
+        // Only now, when nothing can fail: readers and syncs reach the file through this descriptor.
+        let file = SegmentFile(id: id, path: path, descriptors: descriptors)
+        descriptors.pin(descriptor, for: id)
+        return ActiveSegment(file: file, descriptor: descriptor, mapping: mapping, capacity: capacity, end: SegmentHeader.size)
     }
 
     /// Gives a segment created with `temporary` its final name.
@@ -61,17 +72,19 @@ final class ActiveSegment {
         do { try Sys.rename(file.path + FileNames.temporarySuffix, file.path) } catch { throw error.kvError("rename", path: file.path) }
     }
 
-    /// Continues appending to an existing segment whose records end at `end`.
-    static func resume(file: SegmentFile, end: Int, capacity: Int) throws(KVError) -> ActiveSegment {
-        let size = try file.size()
+    /// Continues appending to an existing segment whose records end at `end`, through `descriptor`
+    /// (from ``SegmentFile/openForWriting(flags:)``).
+    static func resume(file: SegmentFile, descriptor: SegmentDescriptor, end: Int, capacity: Int) throws(KVError) -> ActiveSegment {
+        let size: Int
+        do { size = Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: file.path) }
         let capacity = max(capacity, size, alignedTo8(end))
         do {
-            try Sys.allocate(file.fd, offset: 0, length: Int64(capacity))
+            try Sys.allocate(descriptor.fd, offset: 0, length: Int64(capacity))
         } catch {
             throw error.kvError("posix_fallocate", path: file.path)
         }
-        let mapping = try MappedFile(fd: file.fd, path: file.path, length: capacity, writable: true)
-        return ActiveSegment(file: file, mapping: mapping, capacity: capacity, end: end)
+        let mapping = try MappedFile(fd: descriptor.fd, path: file.path, length: capacity, writable: true)
+        return ActiveSegment(file: file, descriptor: descriptor, mapping: mapping, capacity: capacity, end: end)
     }
 
     /// The address where a record of `length` bytes would be written, or `nil` if it does not fit.

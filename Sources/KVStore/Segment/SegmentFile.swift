@@ -2,54 +2,84 @@
 import Glibc
 #endif
 
-/// An open segment file, shared by readers (which `pread` it) and, for the active segment, by the
-/// writer. The descriptor is closed when the last reference goes away, so a reader that picked up
-/// a segment can finish its read even while the store rolls or closes.
+/// A segment file of the store: its id and path. Shared by readers (which `pread` it) and the
+/// writer. It holds no descriptor of its own: reads go through the store's ``DescriptorCache``,
+/// so a store of any number of segments stays within a bounded number of open files.
 final class SegmentFile: Sendable {
     let id: UInt32
-    let fd: Int32
     let path: String
+    let descriptors: DescriptorCache
 
-    init(id: UInt32, fd: Int32, path: String) {
+    init(id: UInt32, path: String, descriptors: DescriptorCache) {
         self.id = id
-        self.fd = fd
         self.path = path
+        self.descriptors = descriptors
     }
 
     static let foreignStoreMessage = "segment belongs to another store"
 
-    /// Opens an existing segment and validates its header.
-    static func open(directory: String, id: UInt32, storeID: UInt64, writable: Bool) throws(KVError) -> SegmentFile {
-        let path = directory + "/" + FileNames.segment(id)
+    /// A file read outside any store (`kvtool dump`): its own cache of one, the descriptor pinned.
+    static func standalone(path: String) throws(KVError) -> SegmentFile {
         let fd: Int32
-        do { fd = try Sys.open(path, writable ? O_RDWR : O_RDONLY) } catch { throw error.kvError("open", path: path) }
-        let file = SegmentFile(id: id, fd: fd, path: path)
+        do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
+        let file = SegmentFile(id: 0, path: path, descriptors: DescriptorCache(limit: 1))
+        file.descriptors.pin(SegmentDescriptor(fd: fd), for: 0)
+        return file
+    }
+
+    /// Opens an existing segment and validates its header.
+    static func open(directory: String, id: UInt32, storeID: UInt64, descriptors: DescriptorCache) throws(KVError) -> SegmentFile {
+        let file = SegmentFile(id: id, path: directory + "/" + FileNames.segment(id), descriptors: descriptors)
         var header = [UInt8](repeating: 0, count: SegmentHeader.size)
         let n = try header.withMutableBytes { raw throws(KVError) in try file.read(into: raw.baseAddress!, count: raw.count, at: 0) }
-        let decoded = try Array(header.prefix(n)).withBytes { raw throws(KVError) in try SegmentHeader.decode(raw, path: path) }
+        let decoded = try Array(header.prefix(n)).withBytes { raw throws(KVError) in try SegmentHeader.decode(raw, path: file.path) }
         guard decoded.segmentID == id else {
-            throw .corruption("segment header names segment \(decoded.segmentID)", path: path, offset: 12)
+            throw .corruption("segment header names segment \(decoded.segmentID)", path: file.path, offset: 12)
         }
         guard decoded.storeID == storeID else {
-            throw .corruption(foreignStoreMessage, path: path, offset: 16)
+            throw .corruption(foreignStoreMessage, path: file.path, offset: 16)
         }
         return file
     }
+
+    /// Opens the file for writing: the descriptor the active segment maps and appends through. It
+    /// is pinned in the cache, so readers and syncs use it too, until ``unpin()``.
+    func openForWriting(flags: Int32 = O_RDWR) throws(KVError) -> SegmentDescriptor {
+        let fd: Int32
+        do { fd = try Sys.open(path, flags) } catch { throw error.kvError("open", path: path) }
+        let descriptor = SegmentDescriptor(fd: fd)
+        descriptors.pin(descriptor, for: id)
+        return descriptor
+    }
+
+    /// Keeps a descriptor of this file open until ``unpin()`` (it may hold unsynced writes).
+    func pin() throws(KVError) { try descriptors.pin(self) }
+
+    /// The file is synced and immutable: its descriptor may be closed like any other.
+    func unpin() { descriptors.unpin(id) }
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file. The corresponding
     /// system call is `pread`.
     @inline(__always)
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws(KVError) -> Int {
-        do { return try Sys.pread(fd, buffer, count, Int64(offset)) } catch { throw error.kvError("pread", path: path, offset: Int64(offset)) }
+        let descriptor = try descriptors.descriptor(for: self)
+        do { return try Sys.pread(descriptor.fd, buffer, count, Int64(offset)) } catch {
+            throw error.kvError("pread", path: path, offset: Int64(offset))
+        }
     }
 
     func size() throws(KVError) -> Int {
-        do { return Int(try Sys.fileSize(fd)) } catch { throw error.kvError("fstat", path: path) }
+        let descriptor = try descriptors.descriptor(for: self)
+        do { return Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: path) }
+    }
+
+    func allocatedBytes() throws(KVError) -> Int64 {
+        let descriptor = try descriptors.descriptor(for: self)
+        do { return try Sys.allocatedBytes(descriptor.fd) } catch { throw error.kvError("fstat", path: path) }
     }
 
     func sync() throws(KVError) {
-        do { try Sys.fdatasync(fd) } catch { throw error.kvError("fdatasync", path: path) }
+        let descriptor = try descriptors.descriptor(for: self)
+        do { try Sys.fdatasync(descriptor.fd) } catch { throw error.kvError("fdatasync", path: path) }
     }
-
-    deinit { Sys.close(fd) }
 }

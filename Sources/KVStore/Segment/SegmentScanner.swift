@@ -26,6 +26,9 @@ struct SegmentScanner: ~Copyable {
     }
 
     let file: SegmentFile
+    /// Held for the whole scan: a cursor or a compaction keeps reading a segment that the
+    /// descriptor cache closes, or that compaction deletes, meanwhile.
+    private let descriptor: SegmentDescriptor
     private let limit: Int
     private(set) var offset: Int
     private var buffer: UnsafeMutableRawPointer
@@ -36,8 +39,14 @@ struct SegmentScanner: ~Copyable {
 
     /// Scans `file` from `start` to `limit` (the file size when `nil`).
     init(file: SegmentFile, from start: Int = SegmentHeader.size, limit: Int? = nil, bufferSize: Int = 1 << 20) throws(KVError) {
+        let descriptor = try file.descriptors.descriptor(for: file)
+        var end = limit ?? 0
+        if limit == nil {
+            do { end = Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: file.path) }
+        }
         self.file = file
-        if let limit { self.limit = limit } else { self.limit = try file.size() }
+        self.descriptor = descriptor
+        self.limit = end
         self.offset = start
         self.bufferCapacity = bufferSize
         self.buffer = .allocate(byteCount: bufferSize, alignment: 4096)
@@ -56,7 +65,10 @@ struct SegmentScanner: ~Copyable {
         }
         let toRead = min(bufferCapacity, limit - at)
         bufferStart = at
-        bufferCount = try file.read(into: buffer, count: toRead, at: at)
+        do { bufferCount = try Sys.pread(descriptor.fd, buffer, toRead, Int64(at)) } catch {
+            bufferCount = 0
+            throw error.kvError("pread", path: file.path, offset: Int64(at))
+        }
         return min(wanted, bufferCount)
     }
 

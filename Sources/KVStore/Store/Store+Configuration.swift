@@ -47,6 +47,13 @@ extension Store {
         /// store does not pay for growing it step by step. It still grows past it when needed.
         /// Costs 32 bytes of index file per expected key.
         public var expectedKeyCount: Int = 0
+        /// How many segment files the store keeps open at once for reading, like LevelDB's
+        /// `max_open_files`; `nil` (the default) for a quarter of the process's descriptor limit
+        /// (`ulimit -n`), between 16 and 1,000. A segment whose descriptor is not open is opened on
+        /// demand and the least recently used one is closed, so a store of any number of segments
+        /// opens and reads within the limit. The segment being written, and segments not yet
+        /// synced, are kept open beyond it (usually one or two). At least 4.
+        public var maximumOpenFiles: Int? = nil
         /// Opens without changing any file: no recovery writes, no index or hint updates, no new
         /// files. Reads, cursors, statistics and ``Store/verify()`` work; writes throw
         /// ``KVError/Code/readOnly``. The store's lock is still taken, so a store another process
@@ -77,6 +84,9 @@ extension Store {
             }
             guard expectedKeyCount >= 0, expectedKeyCount <= 1 << 40 else {
                 throw KVError(.invalidArgument, "expectedKeyCount must be between 0 and 2^40")
+            }
+            if let maximumOpenFiles, maximumOpenFiles < 4 {
+                throw KVError(.invalidArgument, "maximumOpenFiles must be at least 4")
             }
             if case .periodic(let interval) = durability, interval <= .zero {
                 throw KVError(.invalidArgument, "the periodic sync interval must be positive")

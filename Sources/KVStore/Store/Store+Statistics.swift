@@ -37,7 +37,7 @@ extension Store {
             for file in view.segments.all {
                 let end = file.id == activeEnd.0 ? activeEnd.1 : try file.size()
                 dataBytes += Int64(max(0, end - SegmentHeader.size))
-                diskBytes += (try? Sys.allocatedBytes(file.fd)) ?? 0
+                diskBytes += (try? file.allocatedBytes()) ?? 0
             }
             diskBytes += (try? Sys.allocatedBytes(view.index.file.fd)) ?? 0
             if let names = try? Sys.listDirectory(path) {

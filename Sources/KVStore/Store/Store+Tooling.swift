@@ -236,7 +236,6 @@ package final class RawSegmentReader {
     package let fileSize: Int
     /// Owns the descriptor (closed when the reader goes away).
     private let file: SegmentFile
-    private var fd: Int32 { file.fd }
     private var window: UnsafeMutableRawPointer
     private var windowCapacity: Int
     private var windowStart = 0
@@ -246,9 +245,7 @@ package final class RawSegmentReader {
     /// - Throws: ``KVError/Code/io`` with the `errno` (`ENOENT`, `EACCES`…).
     package init(path: String) throws(KVError) {
         self.path = path
-        let fd: Int32
-        do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
-        file = SegmentFile(id: 0, fd: fd, path: path)
+        file = try SegmentFile.standalone(path: path)
         fileSize = try file.size()
         windowCapacity = 1 << 20
         window = .allocate(byteCount: windowCapacity, alignment: 16)
@@ -353,10 +350,8 @@ package final class RawSegmentReader {
             window = .allocate(byteCount: windowCapacity, alignment: 16)
         }
         windowStart = at
-        do { windowCount = try Sys.pread(fd, window, min(windowCapacity, fileSize - at), Int64(at)) } catch {
-            windowCount = 0
-            throw error.kvError("pread", path: path, offset: Int64(at))
-        }
+        windowCount = 0
+        windowCount = try file.read(into: window, count: min(windowCapacity, fileSize - at), at: at)
         return UnsafeRawBufferPointer(start: window, count: min(wanted, windowCount))
     }
 

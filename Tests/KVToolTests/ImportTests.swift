@@ -90,6 +90,26 @@ import Testing
         #expect(try Fixtures.contents(dir.sub("s")).count == 2)
     }
 
+    @Test func refusesDuplicatedFieldsAndSignedUnicodeEscapes() throws {
+        let dir = try TemporaryDirectory()
+        try Fixtures.makeStore(dir.sub("s")) { s in try s.set("v", forKey: "k") }
+        let before = DirectorySnapshot(dir.sub("s"))
+        for (encoding, line, message) in [
+            ("base64", #"{"key":"aw==","value":"dg==","key":"eA=="}"#, #"column 30: the field "key" appears twice"#),
+            ("base64", #"{"key":"aw==","value":"dg==","value":"eA=="}"#, #"column 30: the field "value" appears twice"#),
+            ("base64", #"{"k\u0065y":"aw==","key":"eA==","value":"dg=="}"#, #"column 20: the field "key" appears twice"#),
+            ("utf8", #"{"key":"\u+041","value":"v"}"#, "column 11: bad \\u escape"),
+            ("utf8", #"{"key":"\u-041","value":"v"}"#, "column 11: bad \\u escape"),
+            ("utf8", #"{"key":"k","value":"v","n":+1}"#, "column 28: not a JSON value"),
+        ] {
+            try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: dir.sub("bad.ndjson")))
+            let run = try KVTool.run("import", dir.sub("s"), dir.sub("bad.ndjson"), "--encoding", encoding)
+            #expect(run.status == 65, "\(line)")
+            #expect(run.stderr == "kvtool: \(dir.sub("bad.ndjson")):1: \(message)\n", "\(line)")
+        }
+        #expect(DirectorySnapshot(dir.sub("s")) == before)
+    }
+
     @Test func refusedInputs() throws {
         let dir = try TemporaryDirectory()
         let missingStore = try KVTool.run("import", dir.sub("nope"), stdin: [])

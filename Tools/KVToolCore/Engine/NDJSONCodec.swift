@@ -26,10 +26,10 @@ struct NDJSONCodec {
     /// The key and value of a line.
     func parse(_ line: [UInt8]) throws(Failure) -> (key: [UInt8], value: [UInt8]) {
         var parser = JSONLineParser(line)
-        let fields: [String: String?]
+        let fields: [String: JSONLineParser.Value]
         do { fields = try parser.parseObject() } catch { throw Failure(message: "column \(error.column): \(error.message)") }
-        guard case let key?? = fields["key"] else { throw Failure(message: "no \"key\" string") }
-        guard case let value?? = fields["value"] else { throw Failure(message: "no \"value\" string") }
+        guard let key = fields["key"]?.string else { throw Failure(message: "no \"key\" string") }
+        guard let value = fields["value"]?.string else { throw Failure(message: "no \"value\" string") }
         return (try bytes(key, "key"), try bytes(value, "value"))
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVStore
 
 /// Finding and opening the store a command names, with the checks that keep bad input from
@@ -27,6 +30,35 @@ enum StoreAccess {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         return p
+    }
+
+    /// `path` as an absolute path with every symbolic link, `.` and `..` resolved, also when its
+    /// last components do not exist yet: the deepest existing ancestor is resolved by the system,
+    /// the rest lexically (nothing below a missing directory can be a link). `nil` when even `/`
+    /// cannot be resolved or the working directory is unknown.
+    static func resolvedPath(_ path: String) -> String? {
+        var absolute = path
+        if !path.hasPrefix("/") {
+            guard let cwd = getcwd(nil, 0) else { return nil }
+            absolute = String(cString: cwd) + "/" + path
+            free(cwd)
+        }
+        let components = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        for existing in stride(from: components.count, through: 0, by: -1) {
+            let head = "/" + components[..<existing].joined(separator: "/")
+            guard let real = realpath(head, nil) else { continue }
+            var parts = String(cString: real).split(separator: "/").map(String.init)
+            free(real)
+            for part in components[existing...] {
+                switch part {
+                case ".": continue
+                case "..": if !parts.isEmpty { parts.removeLast() }
+                default: parts.append(part)
+                }
+            }
+            return "/" + parts.joined(separator: "/")
+        }
+        return nil
     }
 
     /// Checks that `path` holds a store this build can read, without opening it or changing

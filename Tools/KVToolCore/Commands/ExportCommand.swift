@@ -8,12 +8,13 @@ import KVStore
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write every live key and value as NDJSON: {\"key\":\"…\",\"value\":\"…\"} per line.",
+        abstract: "Write every live key and value as NDJSON: a header line, then {\"key\":\"…\",\"value\":\"…\"} per line.",
         discussion: """
             Keys and values are base64 by default (--encoding auto means base64 here); --encoding hex \
             also round-trips any bytes; --encoding utf8 writes text and fails (exit status 65) at the \
-            first key or value that is not valid UTF-8. The output is NDJSON whatever --format says. \
-            `kvtool import` reads it back. Changes nothing in the store.
+            first key or value that is not valid UTF-8. The first line records the encoding, \
+            {"kvtool-export":1,"encoding":"base64"}, so that `kvtool import` reads it back without \
+            being told. The output is NDJSON whatever --format says. Changes nothing in the store.
             """)
 
     @Argument(help: "The store directory.")
@@ -44,6 +45,7 @@ struct ExportCommand: ParsableCommand {
         let progress = Progress("exporting")
         defer { progress.finish() }
         try StoreAccess.with(path, for: .inspect) { store in
+            sink.line(codec.header)
             var cursor = try store.entries()
             while let (key, value) = try cursor.next() {
                 guard key.starts(with: prefixBytes) else { continue }

@@ -106,6 +106,16 @@ enum StoreAccess {
         return result
     }
 
+    /// The error for a cursor that met a damaged record (exit status 65): where it is, and what
+    /// copies the rest. A cursor cannot step over damage: what follows has no position it could
+    /// go on from.
+    static func stoppedAtDamage(_ error: KVError, store: String, after count: Int) -> ToolError {
+        let place = (error.path ?? store) + (error.offset.map { " @\($0)" } ?? "")
+        return ToolError(ExitStatus.dataError, "\(place): \(error.message); stopped there after \(Format.count(count)) pair\(count == 1 ? "" : "s"), "
+                         + "as the store cannot list past a damaged record: `kvtool salvage \(store) --output DIR` "
+                         + "copies every record that checks out into a new store")
+    }
+
     /// Rejects a key the store would refuse, before anything is opened.
     static func checkKey(_ key: [UInt8]) throws {
         guard !key.isEmpty else { throw ToolError(ExitStatus.usage, "keys must not be empty") }

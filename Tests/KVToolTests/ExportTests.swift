@@ -52,6 +52,34 @@ import Testing
         #expect(try KVTool.run("export", dir.sub("s"), "-o", dir.sub("out.ndjson"), "--force").status == 0)
     }
 
+    @Test func stopsAtDamageAndLeavesNoFileBehind() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let first = try Fixtures.makeDamagedStore(store, count: 1500)
+        let out = dir.sub("out")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let run = try KVTool.run("export", store, "-o", out + "/dump.ndjson")
+        #expect(run.status == 65)
+        #expect(run.stderr.hasPrefix("kvtool: \(first) @32: checksum mismatch; stopped there after 0 pairs"), "\(run.stderr)")
+        #expect(run.stderr.contains("`kvtool salvage \(store) --output DIR`"), "\(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
+        // Replacing a file: the old one stays whole when the export fails.
+        try Data("old\n".utf8).write(to: URL(fileURLWithPath: out + "/dump.ndjson"))
+        #expect(try KVTool.run("export", store, "-o", out + "/dump.ndjson", "--force").status == 65)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["dump.ndjson"])
+        #expect(FileManager.default.contents(atPath: out + "/dump.ndjson") == Data("old\n".utf8))
+        // A value that is not text fails later, after lines were written: still no file.
+        try Fixtures.makeStore(dir.sub("bin")) { s in
+            for i in 0..<500 { try s.set("text", forKey: "k\(i)") }
+            try s.set([0xFF], forKey: "binary")
+        }
+        #expect(try KVTool.run("export", dir.sub("bin"), "--encoding", "utf8", "-o", out + "/text.ndjson").status == 65)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["dump.ndjson"])
+        // And a successful export into a directory of its own leaves only its file.
+        #expect(try KVTool.run("export", dir.sub("bin"), "-o", out + "/bin.ndjson").status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == ["bin.ndjson", "dump.ndjson"])
+    }
+
     @Test func prefix() throws {
         let dir = try TemporaryDirectory()
         try Fixtures.makeStore(dir.sub("s")) { s in

@@ -62,7 +62,8 @@ enum StoreAccess {
     }
 
     /// Checks that `path` holds a store this build can read, without opening it or changing
-    /// anything. With `allowCreate`, a missing path or an empty directory passes too.
+    /// anything. With `allowCreate`, a missing path, an empty directory, or one that looks like a
+    /// store being created by another process passes too, and the open decides.
     /// - Returns: whether a store exists there.
     /// `offerCreate` adds "use --create" to the message for a missing store.
     @discardableResult
@@ -77,13 +78,27 @@ enum StoreAccess {
             do {
                 _ = try Store.toolingReadManifest(directory: path)
                 return true
+            } catch where allowCreate && error.code != .incompatibleFormat && mayBeBeingCreated(path) {
+                // Another process may be creating the store right now (it makes LOCK, then
+                // STORE.tmp, then renames it to STORE, all under the lock): what this process
+                // saw a moment ago decides nothing. Store(path:) looks again under the lock and
+                // creates the store, opens it, or throws a typed error (.locked, .notAStore).
+                return false
             } catch where error.code == .notAStore {
-                if allowCreate, let names = try? Store.toolingListDirectory(path), names.isEmpty { return false }
                 throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid STORE file)")
             } catch {
                 throw ToolError(error, subject: path)
             }
         }
+    }
+
+    /// Whether the directory holds nothing but what a store being created holds before its
+    /// STORE file is complete: LOCK, STORE.tmp, and STORE itself (read a moment too early).
+    private static func mayBeBeingCreated(_ path: String) -> Bool {
+        let names = Store.toolingFileNames
+        let creating: Set<String> = [names.lock, names.manifest, names.manifest + ".tmp"]
+        guard let listed = try? Store.toolingListDirectory(path) else { return false }
+        return listed.allSatisfy(creating.contains)
     }
 
     /// Checks `path` (see ``check(_:allowCreate:)``) and opens the store for `purpose`.

@@ -36,6 +36,40 @@ import Testing
         #expect((json["segments"] as? [[String: Any]])?.first?["compacted"] as? Bool == true)
     }
 
+    @Test func dryRunSummaryCountsWhatWouldBeCompacted() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        try Fixtures.makeOverwrittenStore(store, count: 600)
+        let thresholds = ["--min-dead-bytes", "1K", "--min-fragmentation", "40"]
+        let text = try KVTool.run(["compact", store, "--dry-run"] + thresholds)
+        #expect(text.status == 0)
+        let chosen = text.lines.filter { $0.contains(": compact: ") }.count
+        #expect(chosen > 0)
+        let summary = try #require(text.lines.last)
+        #expect(summary.hasPrefix("would compact \(chosen) segment\(chosen == 1 ? "" : "s"): "), "\(summary)")
+        #expect(!summary.contains(": 0 B -> "), "\(summary)")
+        #expect(summary.contains(" -> about ") && summary.contains("(would reclaim about "), "\(summary)")
+
+        let json = try KVTool.run(["compact", store, "--dry-run", "--format", "json"] + thresholds).json
+        let segments = (json["segments"] as? [[String: Any]] ?? []).filter { $0["compacted"] as? Bool == true }
+        #expect(json["segmentsCompacted"] as? Int == chosen)
+        #expect(segments.count == chosen)
+        let before = segments.reduce(0) { $0 + ($1["bytes"] as? Int ?? 0) }
+        let live = segments.reduce(0) { $0 + ($1["liveBytes"] as? Int ?? 0) }
+        #expect(before > 0)
+        #expect(json["bytesBefore"] as? Int == before)
+        #expect(json["bytesAfter"] as? Int == live)
+        #expect(json["reclaimedBytes"] as? Int == before - live)
+        #expect(json["estimated"] as? Bool == true)
+        #expect(json["recordsCopied"] is NSNull)
+
+        // The real run does what the dry run said.
+        let real = try KVTool.run(["compact", store, "--format", "json"] + thresholds).json
+        #expect(real["segmentsCompacted"] as? Int == chosen)
+        #expect(real["bytesBefore"] as? Int == before)
+        #expect(real["estimated"] as? Bool == false)
+    }
+
     @Test func badThresholdsAreUsageErrors() throws {
         let dir = try TemporaryDirectory()
         try Fixtures.makeOverwrittenStore(dir.sub("s"), count: 10)

@@ -26,7 +26,7 @@ import Testing
         for encoding in ["base64", "hex"] {
             let exported = try KVTool.run("export", dir.sub("a"), "--encoding", encoding)
             #expect(exported.status == 0)
-            #expect(exported.lines.count == pairs.count)
+            #expect(exported.lines.count == pairs.count + 1)
             let target = dir.sub("b-" + encoding)
             let imported = try KVTool.run("import", target, "--create", "--encoding", encoding, "--batch-size", "300", stdin: exported.stdout)
             #expect(imported.status == 0)
@@ -35,6 +35,83 @@ import Testing
             #expect(try Fixtures.contents(target) == pairs)
             // And back out: the same lines.
             #expect(try KVTool.run("export", target, "--encoding", encoding).lines.sorted() == exported.lines.sorted())
+        }
+    }
+
+    /// Text that is valid hex, base64 and UTF-8 at once, so that reading it in the wrong encoding
+    /// would succeed and store other bytes.
+    static let ambiguousPairs: [[UInt8]: [UInt8]] = [
+        Array("beef".utf8): Array("dead".utf8), Array("cafe".utf8): Array("f00d".utf8),
+        Array("0123abcd".utf8): [], Array("face".utf8): Array("feedbead".utf8),
+    ]
+
+    @Test func everyExportEncodingAndImportFlagRoundTripsOrIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        try Fixtures.makeStore(dir.sub("source")) { s in for (k, v) in Self.ambiguousPairs { try s.set(v, forKey: k) } }
+        let old: [[UInt8]: [UInt8]] = [Array("existing".utf8): Array("kept".utf8)]
+        var expected = old
+        expected.merge(Self.ambiguousPairs) { _, new in new }
+        for exportFlag in [nil, "base64", "hex", "utf8"] {
+            let file = dir.sub("export-\(exportFlag ?? "none").ndjson")
+            let export = try KVTool.run(["export", dir.sub("source"), "-o", file] + (exportFlag.map { ["--encoding", $0] } ?? []))
+            #expect(export.status == 0)
+            let bytes = Array(FileManager.default.contents(atPath: file) ?? Data())
+            for importFlag in [nil, "base64", "hex", "utf8"] {
+                for fromStdin in [false, true] {
+                    let what = "export \(exportFlag ?? "-"), import \(importFlag ?? "-")\(fromStdin ? " from stdin" : "")"
+                    let target = dir.sub("t-\(exportFlag ?? "none")-\(importFlag ?? "none")-\(fromStdin)")
+                    try Fixtures.makeStore(target) { s in for (k, v) in old { try s.set(v, forKey: k) } }
+                    let before = DirectorySnapshot(target)
+                    let run = try KVTool.run(["import", target, fromStdin ? "-" : file] + (importFlag.map { ["--encoding", $0] } ?? []),
+                                             stdin: fromStdin ? bytes : nil)
+                    if run.status == 0 {
+                        #expect(try Fixtures.contents(target) == expected, "\(what)")
+                    } else {
+                        #expect(DirectorySnapshot(target) == before, "\(what)")
+                    }
+                    let agrees = importFlag == nil || importFlag == (exportFlag ?? "base64")
+                    #expect(run.status == (agrees ? 0 : 64), "\(what): \(run.stderr)")
+                    if !agrees {
+                        #expect(run.stderr == "kvtool: \(fromStdin ? "stdin" : file): the export's header says its keys and values are "
+                                + "\(exportFlag ?? "base64"); --encoding \(importFlag!) contradicts it (leave --encoding out)\n", "\(what)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aFileWithoutAHeaderIsReadAsBefore() throws {
+        let dir = try TemporaryDirectory()
+        try Fixtures.makeStore(dir.sub("s")) { _ in }
+        // As kvtool wrote exports before they had a header line: base64 unless told otherwise.
+        let base64 = #"{"key":"YmVlZg==","value":"AP8="}"# + "\n"
+        #expect(try KVTool.run("import", dir.sub("s"), stdin: Array(base64.utf8)).status == 0)
+        let hex = "\n" + #"{"key":"6b","value":"00ff"}"# + "\n"
+        #expect(try KVTool.run("import", dir.sub("s"), "--encoding", "hex", stdin: Array(hex.utf8)).status == 0)
+        #expect(try Fixtures.contents(dir.sub("s")) == [Array("beef".utf8): [0, 0xFF], Array("k".utf8): [0, 0xFF]])
+    }
+
+    @Test func aBadOrMisplacedHeaderChangesNothing() throws {
+        let dir = try TemporaryDirectory()
+        try Fixtures.makeStore(dir.sub("s")) { s in try s.set("v", forKey: "k") }
+        let before = DirectorySnapshot(dir.sub("s"))
+        let pair = #"{"key":"YQ==","value":"MQ=="}"#
+        for (text, message) in [
+            (#"{"kvtool-export":2,"encoding":"base64"}"# + "\n" + pair, "1: an export of format 2; this kvtool reads format 1"),
+            (#"{"kvtool-export":"1","encoding":"base64"}"#, #"1: the "kvtool-export" header field is not a format number"#),
+            (#"{"kvtool-export":1,"encoding":"auto"}"#, "1: the header names no encoding this kvtool knows (base64, hex or utf8)"),
+            (#"{"kvtool-export":1}"#, "1: the header names no encoding this kvtool knows (base64, hex or utf8)"),
+            (pair + "\n" + #"{"kvtool-export":1,"encoding":"hex"}"# + "\n" + #"{"key":"61","value":"31"}"#,
+             "2: an export header belongs on the first line only (were two exports joined?)"),
+        ] {
+            for fromStdin in [false, true] {
+                try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: dir.sub("in.ndjson")))
+                let run = try KVTool.run(["import", dir.sub("s"), fromStdin ? "-" : dir.sub("in.ndjson"), "--batch-size", "1"],
+                                         stdin: fromStdin ? Array((text + "\n").utf8) : nil)
+                #expect(run.status == 65, "\(text)")
+                #expect(run.stderr.hasPrefix("kvtool: \(fromStdin ? "stdin" : dir.sub("in.ndjson")):\(message)"), "\(text): \(run.stderr)")
+                if !fromStdin || !text.hasPrefix(pair) { #expect(DirectorySnapshot(dir.sub("s")) == before, "\(text)") }
+            }
         }
     }
 
@@ -88,6 +165,26 @@ import Testing
         #expect(run.status == 65)
         #expect(run.stderr == "kvtool: stdin:3: column 1: expected '{'; 2 pairs in 2 batches were imported before it\n")
         #expect(try Fixtures.contents(dir.sub("s")).count == 2)
+    }
+
+    @Test func refusesDuplicatedFieldsAndSignedUnicodeEscapes() throws {
+        let dir = try TemporaryDirectory()
+        try Fixtures.makeStore(dir.sub("s")) { s in try s.set("v", forKey: "k") }
+        let before = DirectorySnapshot(dir.sub("s"))
+        for (encoding, line, message) in [
+            ("base64", #"{"key":"aw==","value":"dg==","key":"eA=="}"#, #"column 30: the field "key" appears twice"#),
+            ("base64", #"{"key":"aw==","value":"dg==","value":"eA=="}"#, #"column 30: the field "value" appears twice"#),
+            ("base64", #"{"k\u0065y":"aw==","key":"eA==","value":"dg=="}"#, #"column 20: the field "key" appears twice"#),
+            ("utf8", #"{"key":"\u+041","value":"v"}"#, "column 11: bad \\u escape"),
+            ("utf8", #"{"key":"\u-041","value":"v"}"#, "column 11: bad \\u escape"),
+            ("utf8", #"{"key":"k","value":"v","n":+1}"#, "column 28: not a JSON value"),
+        ] {
+            try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: dir.sub("bad.ndjson")))
+            let run = try KVTool.run("import", dir.sub("s"), dir.sub("bad.ndjson"), "--encoding", encoding)
+            #expect(run.status == 65, "\(line)")
+            #expect(run.stderr == "kvtool: \(dir.sub("bad.ndjson")):1: \(message)\n", "\(line)")
+        }
+        #expect(DirectorySnapshot(dir.sub("s")) == before)
     }
 
     @Test func refusedInputs() throws {

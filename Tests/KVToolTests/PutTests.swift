@@ -28,6 +28,57 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.sub("s")))
     }
 
+    /// Several `put --create` racing on a missing path: each either writes its key or is told the
+    /// store is locked, never that the half-made directory is not a store.
+    @Test func concurrentCreatesEachSucceedOrSayLocked() throws {
+        for round in 0..<10 {
+            let dir = try TemporaryDirectory()
+            let store = dir.sub("new")
+            let runs = try KVTool.runConcurrently((0..<6).map { ["put", store, "key-\($0)", "value-\($0)", "--create"] })
+            // kvtool's part: it leaves a directory another process is creating to Store(path:).
+            for (i, run) in runs.enumerated() {
+                #expect(!run.stderr.contains("not a KVStore directory"), "round \(round), process \(i): \(run.stderr)")
+            }
+            // The library's part: Store(path:) must decide to create only while it holds the lock.
+            // Until that fix (made on main) is merged, a create can take another's STORE or
+            // segment file ("open failed: File exists") or orphan its records. Remove this
+            // wrapper once it is.
+            withKnownIssue("Store(path:) decides to create a store before it holds the lock", isIntermittent: true) {
+                for (i, run) in runs.enumerated() {
+                    #expect(run.status == 0 || run.status == 75, "round \(round), process \(i): exit \(run.status): \(run.stderr)")
+                    if run.status == 75 {
+                        #expect(run.stderr == "kvtool: \(store): locked: another process has the store open; try again when it has closed it\n")
+                    }
+                }
+                #expect(runs.contains { $0.status == 0 }, "round \(round)")
+                let contents = try Fixtures.contents(store)
+                for (i, run) in runs.enumerated() where run.status == 0 {
+                    #expect(contents[Array("key-\(i)".utf8)] == Array("value-\(i)".utf8), "round \(round), process \(i): its put exited 0")
+                }
+            }
+        }
+    }
+
+    /// What another process's create leaves for a moment (LOCK, STORE.tmp) does not stop this one.
+    @Test func aDirectoryWithOnlyAStaleLockOrTemporaryStoreFileIsCreatable() throws {
+        let dir = try TemporaryDirectory()
+        for names in [["LOCK"], ["STORE.tmp"], ["LOCK", "STORE.tmp"]] {
+            let store = dir.sub(names.joined(separator: "+"))
+            try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+            for name in names { try Data().write(to: URL(fileURLWithPath: store + "/" + name)) }
+            let run = try KVTool.run("put", store, "k", "v", "--create")
+            #expect(run.status == 0, "\(names): \(run.stderr)")
+            #expect(try Fixtures.contents(store) == [Array("k".utf8): Array("v".utf8)], "\(names)")
+        }
+        // Anything else is still not a store, and stays as it is.
+        let other = dir.sub("other")
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        for name in ["LOCK", "notes.txt"] { try Data().write(to: URL(fileURLWithPath: other + "/" + name)) }
+        let before = DirectorySnapshot(other)
+        #expect(try KVTool.run("put", other, "k", "v", "--create").status == 66)
+        #expect(DirectorySnapshot(other) == before)
+    }
+
     @Test func refusedInputChangesNothing() throws {
         let dir = try TemporaryDirectory()
         let store = dir.sub("s")

@@ -118,6 +118,26 @@ import Testing
         #expect(DirectorySnapshot(store) == before)
     }
 
+    @Test func refusesAnOutputInsideTheStore() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        _ = try makeStore(store)
+        try FileManager.default.createSymbolicLink(atPath: dir.sub("link"), withDestinationPath: store)
+        try FileManager.default.createDirectory(atPath: dir.sub("other"), withIntermediateDirectories: true)
+        let before = DirectorySnapshot(store)
+        for output in [store + "/sub", store + "/./sub", store + "/.", dir.sub("link/sub"), dir.sub("link"),
+                       dir.sub("other/../s/sub"), dir.path + "/./s/new/deeper"] {
+            let run = try KVTool.run("salvage", store, "--output", output)
+            #expect(run.status == 64, "\(output): \(run.stderr)")
+            #expect(run.stderr.hasPrefix("kvtool: --output must "), "\(output): \(run.stderr)")
+            #expect(run.stderr.filter { $0 == "\n" }.count == 1, "\(output)")
+            #expect(DirectorySnapshot(store) == before, "\(output)")
+        }
+        #expect(DirectorySnapshot(dir.sub("other")).files.isEmpty)
+        // A sibling whose name merely starts like the store's is fine.
+        #expect(try KVTool.run("salvage", store, "--output", dir.sub("s2")).status == 0)
+    }
+
     @Test func waitsForNoWriter() throws {
         let dir = try TemporaryDirectory()
         let store = dir.sub("s")

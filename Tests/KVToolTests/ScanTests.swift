@@ -44,6 +44,18 @@ import Testing
         #expect(rows.first?["value"] as? String == "/wA=")
     }
 
+    @Test func stopsAtDamageNamingItAndSalvage() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let first = try Fixtures.makeDamagedStore(store, count: 1500)
+        for arguments in [["scan", store], ["scan", store, "--keys-only"], ["scan", store, "--count"]] {
+            let run = try KVTool.run(arguments)
+            #expect(run.status == 65, "\(arguments)")
+            #expect(run.stderr.hasPrefix("kvtool: \(first) @32: checksum mismatch; stopped there after "), "\(arguments): \(run.stderr)")
+            #expect(run.stderr.hasSuffix("`kvtool salvage \(store) --output DIR` copies every record that checks out into a new store\n"), "\(arguments): \(run.stderr)")
+        }
+    }
+
     @Test func badLimitIsAUsageError() throws {
         let dir = try TemporaryDirectory()
         try makeStore(dir.sub("s"))

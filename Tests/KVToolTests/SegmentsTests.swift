@@ -40,6 +40,25 @@ import Testing
         #expect(rows.map { $0["state"] as? String }.last == "active")
     }
 
+    @Test func aDamagedSegmentStillCountsItsIntactRecords() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let first = try Fixtures.makeDamagedStore(store, count: 1500)
+        let intact = try Fixtures.intactRecords(store)
+        let run = try KVTool.run("segments", store, "--format", "json")
+        #expect(run.status == 0)
+        #expect(run.stderr.contains("kvtool: warning: \(first) @32: checksum mismatch (136 bytes skipped)"), "\(run.stderr)")
+        #expect(run.stderr.contains("`kvtool salvage \(store) --output DIR`"), "\(run.stderr)")
+        let rows = run.jsonLines
+        #expect(rows.map { $0["records"] as? Int ?? -1 } == intact)
+        #expect(rows.map { $0["live"] as? Int ?? -1 } == intact)
+        #expect(rows.map { $0["damaged"] as? Bool } == intact.indices.map { $0 < 2 })
+        #expect((rows.first?["fragmentation"] as? Double ?? 1) < 0.1)
+        let text = try KVTool.run("segments", store)
+        #expect(text.lines[1].hasSuffix("sealed,damaged"))
+        #expect(!text.lines[1].contains("100.0%"))
+    }
+
     @Test func listsSegmentFilesTheStoreDoesNotRead() throws {
         let dir = try TemporaryDirectory()
         let store = dir.sub("s")

@@ -61,6 +61,32 @@ import Testing
         #expect(text.out.contains("2. middle: 2.93 KiB"))
     }
 
+    @Test func countsPastDamageAndSaysWhereItIsAndWhatToRun() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let first = try Fixtures.makeDamagedStore(store, count: 1500)
+        // Every key was written once, so every record that checks out is its key's live one.
+        let intact = try Fixtures.intactRecords(store).reduce(0, +)
+        #expect(intact > 1400 && intact < 1499)
+        let before = DirectorySnapshot(store)
+        let run = try KVTool.run("stat", store)
+        #expect(run.status == 0)
+        #expect(run.out.contains("Keys: \(grouped(intact)) live"), "\(run.out)")
+        #expect(run.stderr.contains("kvtool: warning: \(first) @32: checksum mismatch (136 bytes skipped); the records after it were counted\n"), "\(run.stderr)")
+        #expect(run.stderr.contains("/00000002.seg @8240: zeros where records should be (4,176 bytes skipped); the records after it were counted\n"), "\(run.stderr)")
+        #expect(run.stderr.contains("warning: 2 damaged regions: `kvtool verify \(store)` lists every problem; `kvtool salvage \(store) --output DIR` copies"), "\(run.stderr)")
+        let json = try KVTool.run("stat", store, "--format", "json").json
+        #expect(json["liveKeys"] as? Int == intact)
+        let damage = json["damage"] as? [[String: Any]] ?? []
+        #expect(damage.count == 2)
+        #expect(damage.first?["file"] as? String == first)
+        #expect(damage.first?["offset"] as? Int == 32)
+        #expect(damage.first?["length"] as? Int == 136)
+        #expect(DirectorySnapshot(store) == before)
+    }
+
+    private func grouped(_ n: Int) -> String { n.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))) }
+
     @Test func refusesWhatIsNotAStore() throws {
         let dir = try TemporaryDirectory()
         let run = try KVTool.run("stat", dir.sub("missing"))

@@ -146,34 +146,59 @@ extension Store {
     }
 
     /// Calls `body` with every put and delete record of `segment`, in file order (batch records
-    /// themselves are not reported). Returns the problem that stopped the scan early (a damaged
-    /// record), or `nil` when it reached the end of the records.
-    package func toolingScan(_ segment: ToolingSegment, _ body: (ToolingRecord) throws -> Void) throws -> KVError? {
+    /// themselves are not reported). After a damaged record (or zeros before the end of the
+    /// records) it goes on at the next valid record, as ``verify()`` does, so one bad byte does not
+    /// hide the rest of the segment. Returns the damaged regions, in file order.
+    package func toolingScan(_ segment: ToolingSegment, _ body: (ToolingRecord) throws -> Void) throws -> [ToolingDamage] {
         let view = try engine.views.get()
         guard let file = view.segments.file(segment.id) else {
             throw KVError(.io, "the segment is no longer part of the store", path: segment.path)
         }
-        var scanner = try SegmentScanner(file: file, limit: segment.dataEnd)
-        while true {
-            switch try scanner.next() {
-            case .end:
-                return nil
-            case .invalid(let offset, let reason):
-                return KVError.corruption(reason, path: file.path, offset: Int64(offset))
-            case .record(let r):
-                let hash = engine.hasher.hash(r.key)
-                let live = view.index.probe(hash: hash) { (_, word) -> Bool? in
-                    let location = Location(word: word)
-                    return location.segmentID == file.id && location.offset == r.offset ? true : nil
-                } ?? false
-                try body(ToolingRecord(
-                    offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
-                    isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,
-                    storedValueLength: r.header.storedValueLength, rawValueLength: r.header.rawValueLength,
-                    footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
+        let end = segment.dataEnd
+        var damage: [ToolingDamage] = []
+        var start = SegmentHeader.size
+        while start < end {
+            var scanner = try SegmentScanner(file: file, from: start, limit: end)
+            var damaged: (offset: Int, reason: String)? = nil
+            scan: while true {
+                switch try scanner.next() {
+                case .end(let offset):
+                    if offset < end { damaged = (offset, "zeros where records should be") }
+                    break scan
+                case .invalid(let offset, let reason):
+                    damaged = (offset, reason)
+                    break scan
+                case .record(let r):
+                    let hash = engine.hasher.hash(r.key)
+                    let live = view.index.probe(hash: hash) { (_, word) -> Bool? in
+                        let location = Location(word: word)
+                        return location.segmentID == file.id && location.offset == r.offset ? true : nil
+                    } ?? false
+                    try body(ToolingRecord(
+                        offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
+                        isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,
+                        storedValueLength: r.header.storedValueLength, rawValueLength: r.header.rawValueLength,
+                        footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
+                }
             }
+            guard let damaged else { break }
+            let next = try SegmentScanner.nextValidRecord(in: file, after: damaged.offset, end: end)
+            damage.append(ToolingDamage(path: file.path, offset: damaged.offset, length: (next ?? end) - damaged.offset,
+                                        reason: damaged.reason))
+            guard let next else { break }
+            start = next
         }
+        return damage
     }
+}
+
+/// Bytes of a segment that ``Store/toolingScan(_:_:)`` could not read as records.
+package struct ToolingDamage: Sendable {
+    package var path: String
+    package var offset: Int
+    /// Up to the next valid record, or to the end of the records.
+    package var length: Int
+    package var reason: String
 }
 
 // MARK: - Segment files read directly, damaged or not

@@ -61,6 +61,32 @@ enum KVTool {
         return ToolRun(status: process.terminationStatus, stdout: stdout, stderr: stderr)
     }
 
+    /// Starts one `kvtool` per argument list, all before waiting for any, so that they race.
+    static func runConcurrently(_ argumentLists: [[String]]) throws -> [ToolRun] {
+        let scratch = try TemporaryDirectory()
+        var started: [(process: Process, out: String, err: String, handles: [FileHandle])] = []
+        for (i, arguments) in argumentLists.enumerated() {
+            let outPath = scratch.sub("stdout-\(i)"), errPath = scratch.sub("stderr-\(i)")
+            _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+            let out = FileHandle(forWritingAtPath: outPath)!, err = FileHandle(forWritingAtPath: errPath)!
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            started.append((process, outPath, errPath, [out, err]))
+        }
+        defer { for s in started { for h in s.handles { try? h.close() } } }
+        for s in started { try s.process.run() }
+        return started.map { s in
+            s.process.waitUntilExit()
+            return ToolRun(status: s.process.terminationStatus, stdout: Array(FileManager.default.contents(atPath: s.out) ?? Data()),
+                           stderr: String(decoding: FileManager.default.contents(atPath: s.err) ?? Data(), as: UTF8.self))
+        }
+    }
+
     static func run(_ arguments: String..., stdin: [UInt8]? = nil) throws -> ToolRun {
         try run(arguments, stdin: stdin)
     }

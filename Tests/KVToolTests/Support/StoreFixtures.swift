@@ -30,6 +30,28 @@ enum Fixtures {
         }
     }
 
+    /// `count` keys written once, in several segments; then one byte of the first record's value
+    /// flipped in the first segment, and 4 KiB zeroed inside the second from the record at 8240
+    /// on (its records are 144 bytes; both segments sealed). Returns the first segment's path.
+    @discardableResult
+    static func makeDamagedStore(_ path: String, count: Int = 1500) throws -> String {
+        try makeStore(path) { store in
+            for i in 0..<count { try store.set(value(i, round: 0), forKey: key(i)) }
+        }
+        let files = segments(path)
+        precondition(files.count >= 3, "the damage must be in sealed segments")
+        try flipByte(files[0], at: 32 + 32 + 8 + 10)
+        try overwrite(files[1], at: 32 + 57 * 144, with: [UInt8](repeating: 0, count: 4096))
+        return files[0]
+    }
+
+    /// The records of each segment file that still check out, as `kvtool dump` finds them.
+    static func intactRecords(_ store: String) throws -> [Int] {
+        try segments(store).map { file in
+            try KVTool.run("dump", file, "--format", "json").jsonLines.filter { $0["event"] as? String == "record" }.count
+        }
+    }
+
     static func key(_ i: Int) -> String { "key-" + String(repeating: "0", count: max(0, 4 - String(i).count)) + String(i) }
     static func value(_ i: Int, round: Int) -> [UInt8] { Array("value \(i) round \(round) ".utf8) + [UInt8](repeating: UInt8(i % 251), count: 80) }
 

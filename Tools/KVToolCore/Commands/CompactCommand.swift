@@ -9,7 +9,9 @@ struct CompactCommand: ParsableCommand {
         discussion: """
             A sealed segment is compacted when both thresholds are crossed. Prints \
             `compacted N segments: BEFORE -> AFTER (reclaimed BYTES, R records)`; with --dry-run, \
-            one line per sealed segment saying whether it would be compacted and why.
+            one line per sealed segment saying whether it would be compacted and why, then \
+            `would compact N segments: BEFORE -> about AFTER`, AFTER being their live bytes (JSON: \
+            "estimated": true, and the record counts null).
             """)
 
     @Argument(help: "The store directory.")
@@ -50,8 +52,9 @@ struct CompactCommand: ParsableCommand {
             defer { progress.finish() }
             return try store.compact(options)
         }
+        let summary = Summary(report)
         if output.json {
-            Console.out.line(json(report).text)
+            Console.out.line(json(report, summary).text)
             return
         }
         if dryRun {
@@ -59,18 +62,54 @@ struct CompactCommand: ParsableCommand {
                 Console.out.line("\(fileName(s.path)): \(s.compacted ? "compact" : "keep"): \(s.reason)")
             }
         }
-        let n = report.segmentsCompacted
-        Console.out.line((dryRun ? "would compact" : "compacted") + " \(Format.count(n)) segment\(n == 1 ? "" : "s"): "
-                         + "\(Format.bytes(report.bytesBefore)) -> \(Format.bytes(report.bytesAfter)) "
-                         + "(\(dryRun ? "would reclaim" : "reclaimed") \(Format.bytes(report.reclaimedBytes)), \(Format.count(report.recordsCopied)) records)")
+        let n = summary.segments
+        var line = (dryRun ? "would compact" : "compacted") + " \(Format.count(n)) segment\(n == 1 ? "" : "s"): "
+        if summary.estimated {
+            line += "\(Format.bytes(summary.bytesBefore)) -> about \(Format.bytes(summary.bytesAfter)) "
+                + "(would reclaim about \(Format.bytes(summary.bytesBefore - summary.bytesAfter)))"
+        } else {
+            line += "\(Format.bytes(summary.bytesBefore)) -> \(Format.bytes(summary.bytesAfter)) "
+                + "(\(dryRun ? "would reclaim" : "reclaimed") \(Format.bytes(summary.bytesBefore - summary.bytesAfter)), "
+                + "\(Format.count(report.recordsCopied)) records)"
+        }
+        Console.out.line(line)
     }
 
-    private func json(_ report: Store.CompactionReport) -> JSON {
-        .object([
-            ("dryRun", .bool(report.dryRun)), ("segmentsCompacted", .int(report.segmentsCompacted)),
-            ("bytesBefore", .int(report.bytesBefore)), ("bytesAfter", .int(report.bytesAfter)),
-            ("reclaimedBytes", .int(report.reclaimedBytes)), ("recordsCopied", .int(report.recordsCopied)),
-            ("tombstonesKept", .int(report.tombstonesKept)), ("tombstonesDropped", .int(report.tombstonesDropped)),
+    /// The totals the summary shows. A dry run copies nothing, so the library's totals stay at
+    /// zero; what it would do is then counted from the segments it chose, with their live bytes
+    /// as the estimate of what the copies take.
+    private struct Summary {
+        var segments: Int
+        var bytesBefore: Int64
+        var bytesAfter: Int64
+        /// Whether the figures are the plan's rather than what was done.
+        var estimated: Bool
+
+        init(_ report: Store.CompactionReport) {
+            if report.dryRun && report.segmentsCompacted == 0 {
+                let chosen = report.segments.filter(\.compacted)
+                segments = chosen.count
+                bytesBefore = chosen.reduce(0) { $0 + $1.bytes }
+                bytesAfter = chosen.reduce(0) { $0 + $1.liveBytes }
+                estimated = true
+            } else {
+                segments = report.segmentsCompacted
+                bytesBefore = report.bytesBefore
+                bytesAfter = report.bytesAfter
+                estimated = false
+            }
+        }
+    }
+
+    private func json(_ report: Store.CompactionReport, _ summary: Summary) -> JSON {
+        // Records and tombstones are known only once copied: a dry run cannot say.
+        func copied(_ n: Int) -> JSON { summary.estimated ? .null : .int(n) }
+        return .object([
+            ("dryRun", .bool(report.dryRun)), ("estimated", .bool(summary.estimated)),
+            ("segmentsCompacted", .int(summary.segments)),
+            ("bytesBefore", .int(summary.bytesBefore)), ("bytesAfter", .int(summary.bytesAfter)),
+            ("reclaimedBytes", .int(summary.bytesBefore - summary.bytesAfter)), ("recordsCopied", copied(report.recordsCopied)),
+            ("tombstonesKept", copied(report.tombstonesKept)), ("tombstonesDropped", copied(report.tombstonesDropped)),
             ("seconds", .double(report.seconds)),
             ("segments", .array(report.segments.map { s in
                 .object([("file", .string(fileName(s.path))), ("bytes", .int(s.bytes)), ("liveBytes", .int(s.liveBytes)),

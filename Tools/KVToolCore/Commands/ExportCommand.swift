@@ -8,12 +8,14 @@ import KVStore
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write every live key and value as NDJSON: {\"key\":\"…\",\"value\":\"…\"} per line.",
+        abstract: "Write every live key and value as NDJSON: a header line, then {\"key\":\"…\",\"value\":\"…\"} per line.",
         discussion: """
             Keys and values are base64 by default (--encoding auto means base64 here); --encoding hex \
             also round-trips any bytes; --encoding utf8 writes text and fails (exit status 65) at the \
-            first key or value that is not valid UTF-8. The output is NDJSON whatever --format says. \
-            `kvtool import` reads it back. Changes nothing in the store.
+            first key or value that is not valid UTF-8. With -o, the file appears only once the export \
+            is complete and on disk: a failed export leaves no file. The first line records the encoding, \
+            {"kvtool-export":1,"encoding":"base64"}, so that `kvtool import` reads it back without \
+            being told. The output is NDJSON whatever --format says. Changes nothing in the store.
             """)
 
     @Argument(help: "The store directory.")
@@ -36,33 +38,36 @@ struct ExportCommand: ParsableCommand {
         let codec = NDJSONCodec(options.encoding)
         let prefixBytes = try prefix.map { try keyInput.key($0, what: "--prefix") } ?? []
         try StoreAccess.check(path)
-        var sink = try output.map { try Self.create($0, replace: force) } ?? OutputBuffer(fd: 1)
-        defer {
-            sink.flush()
-            if sink.fd != 1 { close(sink.fd) }
-        }
+        let file = try output.map { try AtomicOutputFile($0, replace: force) }
+        var sink = file.map { OutputBuffer(fd: $0.fd) } ?? OutputBuffer(fd: 1)
         let progress = Progress("exporting")
         defer { progress.finish() }
-        try StoreAccess.with(path, for: .inspect) { store in
-            var cursor = try store.entries()
-            while let (key, value) = try cursor.next() {
-                guard key.starts(with: prefixBytes) else { continue }
-                do throws(NDJSONCodec.Failure) { sink.line(try codec.line(key: key, value: value)) } catch {
-                    throw ToolError(ExitStatus.dataError, "\(path): \(error.message)")
+        do {
+            try StoreAccess.with(path, for: .inspect) { store in
+                sink.line(codec.header)
+                var exported = 0
+                var cursor = try store.entries()
+                while true {
+                    let pair: (key: [UInt8], value: [UInt8])
+                    do {
+                        guard let next = try cursor.next() else { break }
+                        pair = next
+                    } catch let error as KVError where error.code == .corruption {
+                        throw StoreAccess.stoppedAtDamage(error, store: path, after: exported)
+                    }
+                    guard pair.key.starts(with: prefixBytes) else { continue }
+                    do throws(NDJSONCodec.Failure) { sink.line(try codec.line(key: pair.key, value: pair.value)) } catch {
+                        throw ToolError(ExitStatus.dataError, "\(path): \(error.message)")
+                    }
+                    exported += 1
+                    progress.advance()
                 }
-                progress.advance()
             }
+            if let file { try file.commit(&sink) } else { sink.flush() }
+        } catch {
+            file?.abandon()
+            if file == nil { sink.flush() }
+            throw error
         }
-    }
-
-    /// Opens the output file; refuses an existing one unless `replace`.
-    private static func create(_ file: String, replace: Bool) throws -> OutputBuffer {
-        let fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC | (replace ? O_TRUNC : O_EXCL), 0o644)
-        guard fd >= 0 else {
-            let code = errno
-            throw ToolError(code == EEXIST ? ExitStatus.cannotCreate : ExitStatus.ioError,
-                            "\(file): cannot create: \(String(cString: strerror(code)))" + (code == EEXIST ? " (use --force to replace it)" : ""))
-        }
-        return OutputBuffer(fd: fd)
     }
 }

@@ -7,8 +7,10 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Load NDJSON lines {\"key\":\"…\",\"value\":\"…\"} (as kvtool export writes them) into a store.",
         discussion: """
-            Keys and values are base64 by default (or --encoding hex|utf8, as exported). Pairs are \
-            set in batches of --batch-size, each atomic. A file is checked whole before anything is \
+            Keys and values are decoded as the export's first line says \
+            ({"kvtool-export":1,"encoding":"hex"}); an --encoding that contradicts it is refused \
+            (exit status 64). A file without that line (from an older kvtool) is read as --encoding \
+            says, base64 by default. Pairs are set in batches of --batch-size, each atomic. A file is checked whole before anything is \
             written, so bad input changes nothing (exit status 65, naming the line); from stdin, \
             batches before a bad line stay imported and the message says how many.
             """)
@@ -33,12 +35,15 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let path = StoreAccess.normalize(store)
-        let codec = NDJSONCodec(output.encoding)
         try StoreAccess.check(path, allowCreate: create, offerCreate: true)
         let input = try InputFile(file)
+        // The header is read before the store is opened, so that a refused one changes nothing,
+        // from stdin too.
+        var reader = try NDJSONPairReader(input, requested: output.encoding)
         if input.isRegularFile {
-            try forEachPair(input, codec) { _, _ in }
+            while try reader.next() != nil {}
             try input.rewind()
+            reader = try NDJSONPairReader(input, requested: output.encoding)
         }
         var imported = (records: 0, batches: 0)
         let progress = Progress("importing")
@@ -46,8 +51,8 @@ struct ImportCommand: ParsableCommand {
         try StoreAccess.with(path, for: create ? .create : .modify) { store in
             var batcher = ImportBatcher(store: store, maxRecords: batchSize)
             do {
-                try forEachPair(input, codec) { key, value in
-                    try batcher.set(value, forKey: key)
+                while let pair = try reader.next() {
+                    try batcher.set(pair.value, forKey: pair.key)
                     progress.advance()
                 }
                 try batcher.flush()
@@ -60,23 +65,6 @@ struct ImportCommand: ParsableCommand {
             Console.out.line(JSON.object([("records", .int(imported.records)), ("batches", .int(imported.batches))]).text)
         } else {
             Console.out.line("imported \(Format.count(imported.records)) pairs in \(imported.batches) batch\(imported.batches == 1 ? "" : "es")")
-        }
-    }
-
-    /// Calls `body` with every pair of the input; a bad line throws, naming it.
-    private func forEachPair(_ input: InputFile, _ codec: NDJSONCodec, _ body: ([UInt8], [UInt8]) throws -> Void) throws {
-        var number = 0
-        while let line = try input.nextLine() {
-            number += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            let pair: (key: [UInt8], value: [UInt8])
-            do { pair = try codec.parse(line) } catch {
-                throw ToolError(ExitStatus.dataError, "\(input.name):\(number): \(error.message)")
-            }
-            guard !pair.key.isEmpty, pair.key.count <= Store.maximumKeyLength, pair.value.count <= Store.maximumValueLength else {
-                throw ToolError(ExitStatus.dataError, "\(input.name):\(number): the key must be 1 to \(Store.maximumKeyLength) bytes and the value at most \(Store.maximumValueLength)")
-            }
-            try body(pair.key, pair.value)
         }
     }
 }

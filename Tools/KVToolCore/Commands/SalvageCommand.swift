@@ -31,6 +31,16 @@ struct SalvageCommand: ParsableCommand {
         case .directory: break
         }
         guard source != target else { throw ToolError(ExitStatus.usage, "--output must be a new directory, not the store itself") }
+        // Compared resolved: `./S`, `S/.`, `S/x/..` or a link to S name the store too, and a new store
+        // inside the damaged one would be read as its stray files, or deleted with it.
+        if let realSource = StoreAccess.resolvedPath(source), let realTarget = StoreAccess.resolvedPath(target) {
+            if realTarget == realSource {
+                throw ToolError(ExitStatus.usage, "--output must be a new directory, not the store itself (\(target) is \(realSource))")
+            }
+            if realSource == "/" || realTarget.hasPrefix(realSource + "/") {
+                throw ToolError(ExitStatus.usage, "--output must not be inside the store's directory (\(target) is \(realTarget), inside \(realSource))")
+            }
+        }
         switch Store.toolingPathKind(target) {
         case .missing: break
         case .directory:

@@ -44,12 +44,16 @@ struct ScanCommand: ParsableCommand {
             var entryCursor = wantValues ? try store.entries() : nil
             while limit.map({ matched < $0 }) ?? true {
                 let key: [UInt8], value: [UInt8]?
-                if wantValues {
-                    guard let pair = try entryCursor!.next() else { break }
-                    (key, value) = (pair.key, pair.value)
-                } else {
-                    guard let k = try keyCursor!.next() else { break }
-                    (key, value) = (k, nil)
+                do {
+                    if wantValues {
+                        guard let pair = try entryCursor!.next() else { break }
+                        (key, value) = (pair.key, pair.value)
+                    } else {
+                        guard let k = try keyCursor!.next() else { break }
+                        (key, value) = (k, nil)
+                    }
+                } catch let error as KVError where error.code == .corruption {
+                    throw StoreAccess.stoppedAtDamage(error, store: path, after: matched)
                 }
                 guard key.starts(with: prefixBytes) else { continue }
                 matched += 1

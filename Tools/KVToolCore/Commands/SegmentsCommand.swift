@@ -22,9 +22,7 @@ struct SegmentsCommand: ParsableCommand {
         let path = StoreAccess.normalize(store)
         let survey = try StoreAccess.with(path, for: .inspect) { store in try StoreSurvey(store, top: 0) }
         let others = try translatingErrors(subject: path) { try unusedSegmentFiles(path, survey) }
-        for problem in survey.problems {
-            Console.diagnostic("warning: \(ToolError(problem, subject: path).message); run `kvtool verify`")
-        }
+        survey.warnAboutDamage(store: path)
         if output.json {
             for s in survey.segments { Console.out.line(json(s).text) }
             for (name, state) in others {
@@ -51,7 +49,7 @@ struct SegmentsCommand: ParsableCommand {
     }
 
     private func state(_ s: StoreSurvey.Segment) -> String {
-        (s.segment.isActive ? "active" : "sealed") + (s.problem == nil ? "" : ",damaged")
+        (s.segment.isActive ? "active" : "sealed") + (s.damage.isEmpty ? "" : ",damaged")
     }
 
     private func json(_ s: StoreSurvey.Segment) -> JSON {
@@ -60,7 +58,8 @@ struct SegmentsCommand: ParsableCommand {
             ("size", .int(s.dataBytes)), ("records", .int(s.records)), ("puts", .int(s.puts)), ("deletes", .int(s.deletes)),
             ("live", .int(s.liveRecords)), ("liveBytes", .int(s.liveBytes)), ("deadBytes", .int(s.deadBytes)),
             ("fragmentation", .double(s.fragmentation)), ("compressedShare", .double(s.compressedShare)),
-            ("state", .string(s.segment.isActive ? "active" : "sealed")), ("damaged", .bool(s.problem != nil)),
+            ("state", .string(s.segment.isActive ? "active" : "sealed")), ("damaged", .bool(!s.damage.isEmpty)),
+            ("damage", .array(s.damage.map(StoreSurvey.json))),
         ])
     }
 

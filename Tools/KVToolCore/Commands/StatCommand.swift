@@ -29,9 +29,7 @@ struct StatCommand: ParsableCommand {
         let (survey, statistics) = try StoreAccess.with(path, for: .inspect) { store in
             (try StoreSurvey(store, top: top), try store.statistics)
         }
-        for problem in survey.problems {
-            Console.diagnostic("warning: \(ToolError(problem, subject: path).message); run `kvtool verify`")
-        }
+        survey.warnAboutDamage(store: path)
         if output.json {
             Console.out.line(json(path, manifest, survey, statistics).text)
         } else {
@@ -94,7 +92,8 @@ struct StatCommand: ParsableCommand {
             ("indexLoad", .double(st.indexLoad)),
             ("indexBytes", .int(st.indexBytes)),
             ("indexBytesPerKey", .double(st.indexBytesPerKey)),
-            ("problems", .array(s.problems.map { .string(ToolError($0, subject: path).message) })),
+            ("problems", .array(s.damage.map { .string(StoreSurvey.describe($0)) })),
+            ("damage", .array(s.damage.map(StoreSurvey.json))),
         ]
         if top > 0 {
             fields.append(("largestValues", .array(s.largest.map { v in

@@ -13,8 +13,8 @@ struct StoreSurvey {
         /// Bytes of records that hold current values, padding included.
         var liveBytes = 0
         var compressedPuts = 0
-        /// The damaged record that stopped the scan of this segment early.
-        var problem: KVError?
+        /// Regions that are not valid records; the records after each were still counted.
+        var damage: [ToolingDamage] = []
 
         /// Bytes of records (after the header).
         var dataBytes: Int { max(0, segment.dataEnd - 32) }
@@ -48,7 +48,7 @@ struct StoreSurvey {
     var fragmentation: Double { dataBytes > 0 ? Double(deadBytes) / Double(dataBytes) : 0 }
     /// Raw ÷ stored bytes of the live values (1 when nothing is compressed).
     var compressionRatio: Double { liveStoredValueBytes > 0 ? Double(liveRawValueBytes) / Double(liveStoredValueBytes) : 1 }
-    var problems: [KVError] { segments.compactMap(\.problem) }
+    var damage: [ToolingDamage] { segments.flatMap(\.damage) }
 
     /// Reads every record of `store`, keeping the `top` largest live values.
     init(_ store: Store, top: Int) throws {
@@ -58,7 +58,7 @@ struct StoreSurvey {
         var done = 0
         for file in files {
             var s = Segment(segment: file)
-            s.problem = try store.toolingScan(file) { r in
+            s.damage = try store.toolingScan(file) { r in
                 s.records += 1
                 if r.isDelete { s.deletes += 1 } else { s.puts += 1 }
                 if r.isCompressed { s.compressedPuts += 1 }
@@ -75,6 +75,27 @@ struct StoreSurvey {
             done += file.dataEnd
             segments.append(s)
         }
+    }
+
+    /// One line per damaged region, then what to run: stat and segments count past damage, so
+    /// their figures hold, but the damaged records themselves are lost to the store.
+    func warnAboutDamage(store: String) {
+        let damage = self.damage
+        guard !damage.isEmpty else { return }
+        for d in damage { Console.diagnostic("warning: " + Self.describe(d) + "; the records after it were counted") }
+        let regions = "\(damage.count) damaged region\(damage.count == 1 ? "" : "s")"
+        Console.diagnostic("warning: \(regions): `kvtool verify \(store)` lists every problem; "
+                           + "`kvtool salvage \(store) --output DIR` copies every record that checks out into a new store")
+    }
+
+    /// `FILE @OFFSET: REASON (N bytes skipped)`, as `verify` names a place.
+    static func describe(_ d: ToolingDamage) -> String {
+        "\(d.path) @\(d.offset): \(d.reason) (\(Format.count(d.length)) byte\(d.length == 1 ? "" : "s") skipped)"
+    }
+
+    /// One damaged region, for the JSON of stat and segments.
+    static func json(_ d: ToolingDamage) -> JSON {
+        .object([("file", .string(d.path)), ("offset", .int(d.offset)), ("length", .int(d.length)), ("reason", .string(d.reason))])
     }
 
     /// Keeps `value` if it is among the `top` largest so far.

@@ -23,16 +23,20 @@ enum Console {
     /// Whether standard error is a terminal (progress lines are shown only then).
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
 
-    /// Writes all of `bytes`, retrying short writes and `EINTR`. Errors (a closed pipe) are dropped.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
+    /// Writes all of `bytes`, retrying short writes and `EINTR`. Returns 0, or the `errno` of the
+    /// write that failed (callers writing to stdout and stderr drop it: a closed pipe).
+    @discardableResult
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32 {
+        bytes.withUnsafeBytes { raw -> Int32 in
             var done = 0
             while done < raw.count {
                 let n = write(fd, raw.baseAddress! + done, raw.count - done)
                 if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
+                if n < 0 { return errno }
+                if n == 0 { return EIO }
                 done += n
             }
+            return 0
         }
     }
 }
@@ -41,6 +45,8 @@ enum Console {
 struct OutputBuffer {
     let fd: Int32
     private var bytes: [UInt8] = []
+    /// The `errno` of the first write that failed, 0 while none did.
+    private(set) var failure: Int32 = 0
 
     init(fd: Int32) {
         self.fd = fd
@@ -67,7 +73,8 @@ struct OutputBuffer {
 
     mutating func flush() {
         guard !bytes.isEmpty else { return }
-        Console.writeAll(fd, bytes)
+        let error = Console.writeAll(fd, bytes)
+        if failure == 0 { failure = error }
         bytes.removeAll(keepingCapacity: true)
     }
 }

@@ -12,9 +12,23 @@ struct JSONLineParser {
 
     init(_ line: [UInt8]) { bytes = line }
 
-    /// The object's fields; string values as strings, others as `nil`.
-    mutating func parseObject() throws(Failure) -> [String: String?] {
-        var fields: [String: String?] = [:]
+    /// A field's value. Numbers keep their text, so that a caller can tell `1` from `1.0`.
+    enum Value: Equatable {
+        case string(String)
+        case number(String)
+        case bool(Bool)
+        case null
+
+        var string: String? {
+            if case .string(let s) = self { return s }
+            return nil
+        }
+    }
+
+    /// The object's fields. A name that appears twice is refused: which one wins differs from
+    /// one JSON reader to the next, so a line like `{"key":"a","key":"b"}` has no one meaning.
+    mutating func parseObject() throws(Failure) -> [String: Value] {
+        var fields: [String: Value] = [:]
         skipSpace()
         try expect(UInt8(ascii: "{"))
         skipSpace()
@@ -23,7 +37,11 @@ struct JSONLineParser {
         } else {
             while true {
                 skipSpace()
+                let nameStart = at
                 let name = try string()
+                guard fields[name] == nil else {
+                    throw Failure(column: nameStart + 1, message: "the field \"\(name)\" appears twice")
+                }
                 skipSpace()
                 try expect(UInt8(ascii: ":"))
                 skipSpace()
@@ -52,23 +70,58 @@ struct JSONLineParser {
         at += 1
     }
 
-    /// A string, number, boolean or null; only strings have a value.
-    private mutating func scalar() throws(Failure) -> String? {
+    /// A string, number, boolean or null.
+    private mutating func scalar() throws(Failure) -> Value {
         switch peek {
-        case UInt8(ascii: "\""): return try string()
+        case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "{"), UInt8(ascii: "["): throw fail("nested objects and arrays are not accepted")
         case nil: throw fail("a value is missing")
         default:
             let start = at
-            while let c = peek, c != UInt8(ascii: ","), c != UInt8(ascii: "}"), c != 0x20, c != 0x09 { at += 1 }
-            let word = String(decoding: bytes[start..<at], as: UTF8.self)
-            guard word == "null" || word == "true" || word == "false" || Double(word) != nil else {
-                at = start
-                throw fail("not a JSON value")
+            while let c = peek, c != UInt8(ascii: ","), c != UInt8(ascii: "}"), c != 0x20, c != 0x09, c != 0x0D, c != 0x0A { at += 1 }
+            let word = bytes[start..<at]
+            switch String(decoding: word, as: UTF8.self) {
+            case "null": return .null
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            default:
+                // JSON's own grammar: Double(_:) would also take "nan", "inf", "+1" and "0x1p3".
+                guard Self.isJSONNumber(word) else {
+                    at = start
+                    throw fail("not a JSON value")
+                }
+                return .number(String(decoding: word, as: UTF8.self))
             }
-            return nil
         }
     }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    private static func isJSONNumber(_ word: ArraySlice<UInt8>) -> Bool {
+        var i = word.startIndex
+        func digits() -> Int {
+            let from = i
+            while i < word.endIndex, isDigit(word[i]) { i += 1 }
+            return i - from
+        }
+        if i < word.endIndex, word[i] == UInt8(ascii: "-") { i += 1 }
+        if i < word.endIndex, word[i] == UInt8(ascii: "0") {
+            i += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if i < word.endIndex, word[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { return false }
+        }
+        if i < word.endIndex, word[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            if i < word.endIndex, word[i] == UInt8(ascii: "+") || word[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == word.endIndex
+    }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 
     private mutating func string() throws(Failure) -> String {
         try expect(UInt8(ascii: "\""))
@@ -126,9 +179,19 @@ struct JSONLineParser {
         }
     }
 
+    /// Exactly four hex digits: UInt32(_:radix:) alone would also take a sign, as in `\u+041`.
     private mutating func hex4() throws(Failure) -> UInt32 {
-        guard at + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16) else {
-            throw fail("bad \\u escape")
+        guard at + 4 <= bytes.count else { throw fail("bad \\u escape") }
+        var v: UInt32 = 0
+        for c in bytes[at..<at + 4] {
+            let digit: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
+            default: throw fail("bad \\u escape")
+            }
+            v = v << 4 | UInt32(digit)
         }
         at += 4
         return v

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVStore
 
 /// Finding and opening the store a command names, with the checks that keep bad input from
@@ -29,8 +32,38 @@ enum StoreAccess {
         return p
     }
 
+    /// `path` as an absolute path with every symbolic link, `.` and `..` resolved, also when its
+    /// last components do not exist yet: the deepest existing ancestor is resolved by the system,
+    /// the rest lexically (nothing below a missing directory can be a link). `nil` when even `/`
+    /// cannot be resolved or the working directory is unknown.
+    static func resolvedPath(_ path: String) -> String? {
+        var absolute = path
+        if !path.hasPrefix("/") {
+            guard let cwd = getcwd(nil, 0) else { return nil }
+            absolute = String(cString: cwd) + "/" + path
+            free(cwd)
+        }
+        let components = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        for existing in stride(from: components.count, through: 0, by: -1) {
+            let head = "/" + components[..<existing].joined(separator: "/")
+            guard let real = realpath(head, nil) else { continue }
+            var parts = String(cString: real).split(separator: "/").map(String.init)
+            free(real)
+            for part in components[existing...] {
+                switch part {
+                case ".": continue
+                case "..": if !parts.isEmpty { parts.removeLast() }
+                default: parts.append(part)
+                }
+            }
+            return "/" + parts.joined(separator: "/")
+        }
+        return nil
+    }
+
     /// Checks that `path` holds a store this build can read, without opening it or changing
-    /// anything. With `allowCreate`, a missing path or an empty directory passes too.
+    /// anything. With `allowCreate`, a missing path, an empty directory, or one that looks like a
+    /// store being created by another process passes too, and the open decides.
     /// - Returns: whether a store exists there.
     /// `offerCreate` adds "use --create" to the message for a missing store.
     @discardableResult
@@ -45,13 +78,27 @@ enum StoreAccess {
             do {
                 _ = try Store.toolingReadManifest(directory: path)
                 return true
+            } catch where allowCreate && error.code != .incompatibleFormat && mayBeBeingCreated(path) {
+                // Another process may be creating the store right now (it makes LOCK, then
+                // STORE.tmp, then renames it to STORE, all under the lock): what this process
+                // saw a moment ago decides nothing. Store(path:) looks again under the lock and
+                // creates the store, opens it, or throws a typed error (.locked, .notAStore).
+                return false
             } catch where error.code == .notAStore {
-                if allowCreate, let names = try? Store.toolingListDirectory(path), names.isEmpty { return false }
                 throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid STORE file)")
             } catch {
                 throw ToolError(error, subject: path)
             }
         }
+    }
+
+    /// Whether the directory holds nothing but what a store being created holds before its
+    /// STORE file is complete: LOCK, STORE.tmp, and STORE itself (read a moment too early).
+    private static func mayBeBeingCreated(_ path: String) -> Bool {
+        let names = Store.toolingFileNames
+        let creating: Set<String> = [names.lock, names.manifest, names.manifest + ".tmp"]
+        guard let listed = try? Store.toolingListDirectory(path) else { return false }
+        return listed.allSatisfy(creating.contains)
     }
 
     /// Checks `path` (see ``check(_:allowCreate:)``) and opens the store for `purpose`.
@@ -72,6 +119,16 @@ enum StoreAccess {
         }
         try translatingErrors(subject: path) { try store.close() }
         return result
+    }
+
+    /// The error for a cursor that met a damaged record (exit status 65): where it is, and what
+    /// copies the rest. A cursor cannot step over damage: what follows has no position it could
+    /// go on from.
+    static func stoppedAtDamage(_ error: KVError, store: String, after count: Int) -> ToolError {
+        let place = (error.path ?? store) + (error.offset.map { " @\($0)" } ?? "")
+        return ToolError(ExitStatus.dataError, "\(place): \(error.message); stopped there after \(Format.count(count)) pair\(count == 1 ? "" : "s"), "
+                         + "as the store cannot list past a damaged record: `kvtool salvage \(store) --output DIR` "
+                         + "copies every record that checks out into a new store")
     }
 
     /// Rejects a key the store would refuse, before anything is opened.

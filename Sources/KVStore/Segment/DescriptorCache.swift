@@ -47,8 +47,15 @@ final class DescriptorCache: Sendable {
         var closes = 0
     }
 
+    /// A stripe's own reference to a descriptor. Readers retain this (a line only their stripe
+    /// writes), not the descriptor itself, whose reference count every stripe would share.
+    private final class Entry: Sendable {
+        let descriptor: SegmentDescriptor
+        init(_ descriptor: SegmentDescriptor) { self.descriptor = descriptor }
+    }
+
     private final class Stripe: Sendable {
-        let descriptors = Mutex<[UInt32: SegmentDescriptor]>([:])
+        let descriptors = Mutex<[UInt32: Entry]>([:])
         // Keeps stripes on separate cache lines.
         private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     }
@@ -74,26 +81,33 @@ final class DescriptorCache: Sendable {
         return stripes[Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> 60) & (Self.stripeCount - 1)]
     }
 
-    /// An open descriptor of `file`, opening it (read-only) if none is cached.
+    /// Calls `body` with an open descriptor of `file`, opening it (read-only) if none is cached.
+    /// The descriptor stays open until `body` returns, whatever the cache does meanwhile.
     @inline(__always)
-    func descriptor(for file: SegmentFile) throws(KVError) -> SegmentDescriptor {
+    func withDescriptor<R, E: Error>(for file: SegmentFile, _ body: (Int32) throws(E) -> R) throws(KVError) -> Result<R, E> {
         let stripe = self.stripe
-        if let cached = stripe.descriptors.withLock({ $0[file.id] }) {
-            cached.touch()
-            return cached
-        }
-        return try miss(file, stripe: stripe)
+        let entry: Entry
+        if let cached = stripe.descriptors.withLock({ $0[file.id] }) { entry = cached } else { entry = try miss(file, stripe: stripe) }
+        entry.descriptor.touch()
+        do { return .success(try body(entry.descriptor.fd)) } catch { return .failure(error) }
     }
 
-    private func miss(_ file: SegmentFile, stripe: Stripe) throws(KVError) -> SegmentDescriptor {
+    /// An open descriptor of `file`, for a caller that keeps it (a scan of the whole segment).
+    func descriptor(for file: SegmentFile) throws(KVError) -> SegmentDescriptor {
+        let stripe = self.stripe
+        if let cached = stripe.descriptors.withLock({ $0[file.id] }) { return cached.descriptor }
+        return try miss(file, stripe: stripe).descriptor
+    }
+
+    private func miss(_ file: SegmentFile, stripe: Stripe) throws(KVError) -> Entry {
         // Opened under the shared lock so that two misses of one file do not open it twice, and the
         // stripe is filled under it too: an eviction (which also holds it) then never races a
         // stripe being filled with the descriptor it is evicting.
-        let result = shared.withLock { state -> Result<SegmentDescriptor, KVError> in
+        let result = shared.withLock { state -> Result<Entry, KVError> in
             if let known = state.pinned[file.id] ?? state.open[file.id] {
-                known.touch()
-                stripe.descriptors.withLock { $0[file.id] = known }
-                return .success(known)
+                let entry = Entry(known)
+                stripe.descriptors.withLock { $0[file.id] = entry }
+                return .success(entry)
             }
             let fd: Int32
             do throws(Errno) { fd = try Sys.open(file.path, O_RDONLY) } catch { return .failure(error.kvError("open", path: file.path)) }
@@ -102,8 +116,9 @@ final class DescriptorCache: Sendable {
             while state.open.count >= limit { evictOne(&state) }
             state.open[file.id] = descriptor
             state.ring.append(file.id)
-            stripe.descriptors.withLock { $0[file.id] = descriptor }
-            return .success(descriptor)
+            let entry = Entry(descriptor)
+            stripe.descriptors.withLock { $0[file.id] = entry }
+            return .success(entry)
         }
         return try result.get()
     }

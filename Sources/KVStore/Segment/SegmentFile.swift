@@ -62,24 +62,22 @@ final class SegmentFile: Sendable {
     /// system call is `pread`.
     @inline(__always)
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws(KVError) -> Int {
-        let descriptor = try descriptors.descriptor(for: self)
-        do { return try Sys.pread(descriptor.fd, buffer, count, Int64(offset)) } catch {
-            throw error.kvError("pread", path: path, offset: Int64(offset))
-        }
+        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in try Sys.pread(fd, buffer, count, Int64(offset)) }
+            .mapError { $0.kvError("pread", path: path, offset: Int64(offset)) }.get()
     }
 
     func size() throws(KVError) -> Int {
-        let descriptor = try descriptors.descriptor(for: self)
-        do { return Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: path) }
+        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in Int(try Sys.fileSize(fd)) }
+            .mapError { $0.kvError("fstat", path: path) }.get()
     }
 
     func allocatedBytes() throws(KVError) -> Int64 {
-        let descriptor = try descriptors.descriptor(for: self)
-        do { return try Sys.allocatedBytes(descriptor.fd) } catch { throw error.kvError("fstat", path: path) }
+        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in try Sys.allocatedBytes(fd) }
+            .mapError { $0.kvError("fstat", path: path) }.get()
     }
 
     func sync() throws(KVError) {
-        let descriptor = try descriptors.descriptor(for: self)
-        do { try Sys.fdatasync(descriptor.fd) } catch { throw error.kvError("fdatasync", path: path) }
+        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in try Sys.fdatasync(fd) }
+            .mapError { $0.kvError("fdatasync", path: path) }.get()
     }
 }

@@ -75,20 +75,27 @@ enum StoreAccess {
         case .file, .other:
             throw ToolError(ExitStatus.noInput, "\(path): not a store (not a directory)")
         case .directory:
-            do {
-                _ = try Store.toolingReadManifest(directory: path)
-                return true
-            } catch where allowCreate && error.code != .incompatibleFormat && mayBeBeingCreated(path) {
-                // Another process may be creating the store right now (it makes LOCK, then
-                // STORE.tmp, then renames it to STORE, all under the lock): what this process
-                // saw a moment ago decides nothing. Store(path:) looks again under the lock and
-                // creates the store, opens it, or throws a typed error (.locked, .notAStore).
-                return false
-            } catch where error.code == .notAStore {
-                throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid STORE file)")
-            } catch {
-                throw ToolError(error, subject: path)
+            // Twice: another process may rename its STORE into place between the first read and
+            // the look at what else the directory holds.
+            for attempt in 0..<2 {
+                do {
+                    _ = try Store.toolingReadManifest(directory: path)
+                    return true
+                } catch where allowCreate && error.code != .incompatibleFormat && mayBeBeingCreated(path) {
+                    // Another process may be creating the store right now (it makes LOCK, then
+                    // STORE.tmp, then renames it to STORE, all under the lock): what this process
+                    // saw a moment ago decides nothing. Store(path:) looks again under the lock and
+                    // creates the store, opens it, or throws a typed error (.locked, .notAStore).
+                    return false
+                } catch where allowCreate && attempt == 0 && error.code == .notAStore {
+                    continue
+                } catch where error.code == .notAStore {
+                    throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid STORE file)")
+                } catch {
+                    throw ToolError(error, subject: path)
+                }
             }
+            return true
         }
     }
 

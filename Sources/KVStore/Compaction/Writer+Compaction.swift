@@ -52,12 +52,12 @@ extension Writer {
     /// it cannot be read.
     private func recordSequence(at location: Location) throws(KVError) -> UInt64? {
         if location.segmentID == active.id {
-            return active.bytes(at: location.offset, count: RecordHeader.size).map { $0.baseAddress!.loadLE(UInt64.self, at: 8) }
+            return active.bytes(at: location.offset, count: RecordHeader.size).map { RecordHeader.storedSequence($0.baseAddress!) }
         }
         guard let file = segments.file(location.segmentID) else { return nil }
         return try ScratchBuffer.with(RecordHeader.size) { (buffer) throws(KVError) -> UInt64? in
             try file.read(into: buffer, count: RecordHeader.size, at: location.offset) == RecordHeader.size
-                ? UnsafeRawPointer(buffer).loadLE(UInt64.self, at: 8) : nil
+                ? RecordHeader.storedSequence(buffer) : nil
         }
     }
 

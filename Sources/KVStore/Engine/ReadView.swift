@@ -27,14 +27,17 @@ final class SegmentTable: Sendable {
     func removing(_ ids: Set<UInt32>) -> SegmentTable { SegmentTable(all.filter { !ids.contains($0.id) }) }
 }
 
-/// What a reader needs: the index and the segments it points into. Immutable.
+/// What a reader needs: the index, the segments it points into, and the descriptors open for
+/// them. Immutable.
 final class ReadView: Sendable {
     let index: HashIndex
     let segments: SegmentTable
+    let descriptors: DescriptorTable
 
-    init(index: HashIndex, segments: SegmentTable) {
+    init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty) {
         self.index = index
         self.segments = segments
+        self.descriptors = descriptors
     }
 }
 
@@ -59,9 +62,13 @@ final class ViewBox: Sendable {
     }
 
     private let stripes: [Stripe]
+    /// What was published last. Two publishers, the writer (index and segments) and the
+    /// descriptor cache (descriptors), each change their part of it under this lock.
+    private let latest: Mutex<ReadView?>
 
     init(_ view: ReadView) {
-        stripes = (0..<Self.stripeCount).map { _ in Stripe(ReadView(index: view.index, segments: view.segments)) }
+        stripes = (0..<Self.stripeCount).map { _ in Stripe(ReadView(index: view.index, segments: view.segments, descriptors: view.descriptors)) }
+        latest = Mutex(view)
     }
 
     @inline(__always) private var stripe: Stripe {
@@ -75,16 +82,40 @@ final class ViewBox: Sendable {
         return view
     }
 
+    /// Publishes a new index and segment table (the writer), with the descriptors published last.
     func publish(_ view: ReadView) {
+        latest.withLock { latest in
+            guard let current = latest else { return }
+            let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors)
+            latest = next
+            spread(next)
+        }
+    }
+
+    /// Publishes the descriptors open now (the descriptor cache), with the index and segments
+    /// published last.
+    func publish(descriptors: DescriptorTable) {
+        latest.withLock { latest in
+            guard let current = latest else { return }
+            let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors)
+            latest = next
+            spread(next)
+        }
+    }
+
+    private func spread(_ view: ReadView) {
         for stripe in stripes {
-            let copy = ReadView(index: view.index, segments: view.segments)
+            let copy = ReadView(index: view.index, segments: view.segments, descriptors: view.descriptors)
             stripe.view.withLock { $0 = copy }
         }
     }
 
     /// Drops the view so that every later call sees a closed store.
     func close() {
-        for stripe in stripes { stripe.view.withLock { $0 = nil } }
+        latest.withLock { latest in
+            latest = nil
+            for stripe in stripes { stripe.view.withLock { $0 = nil } }
+        }
     }
 }
 

@@ -86,6 +86,7 @@ extension StoreEngine {
             report.indexTrust = files.isEmpty ? .new : .rebuilt
         }
         let views = ViewBox(ReadView(index: index!, segments: SegmentTable(files)))
+        descriptors.setOnChange { [views] in views.publish(descriptors: $0) }
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: lock.directoryDescriptor, writtenSequence: index!.lastSequence)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
                            coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator),
@@ -264,6 +265,7 @@ extension StoreEngine {
 
         let segments = SegmentTable(files)
         let views = ViewBox(ReadView(index: index, segments: segments))
+        descriptors.setOnChange { [views] in views.publish(descriptors: $0) }
         let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
         let unhinted = files.dropLast().filter { !hasHint($0) }
         if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted)) }

@@ -37,10 +37,10 @@ extension StoreEngine {
         return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
             let location = Location(word: word)
             guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
-            let readLength = try recordLength(at: location, key: key, file: file)
+            let readLength = try recordLength(at: location, key: key, file: file, table: view.descriptors)
             guard readLength > 0 else { return nil }  // another key with the same hash
             return try ScratchBuffer.with(readLength) { (buffer) throws -> R?? in
-                let n = try file.read(into: buffer, count: readLength, at: location.offset)
+                let n = try file.read(into: buffer, count: readLength, at: location.offset, table: view.descriptors)
                 let header = try Self.validRecord(buffer, n, file: file, offset: location.offset)
                 let record = UnsafeRawBufferPointer(start: buffer, count: header.length)
                 guard Writer.keyMatches(record, key) else { return nil }  // another key with the same hash
@@ -61,13 +61,13 @@ extension StoreEngine {
     /// allocated (a damaged length code must not make a get allocate a gigabyte). 0 when the
     /// record's key length shows it is another key's.
     @inline(__always)
-    private func recordLength(at location: Location, key: UnsafeRawBufferPointer, file: SegmentFile) throws(KVError) -> Int {
+    private func recordLength(at location: Location, key: UnsafeRawBufferPointer, file: SegmentFile, table: DescriptorTable) throws(KVError) -> Int {
         guard location.readLength <= Location.maximumReadLength else {
             throw KVError.corruption("the index holds an impossible record length", path: file.path, offset: Int64(location.offset))
         }
         if location.readLength <= Self.smallRecordLimit { return location.readLength }
         let header = try ScratchBuffer.with(RecordHeader.size) { (buffer) throws(KVError) -> RecordHeader.Lengths? in
-            let n = try file.read(into: buffer, count: RecordHeader.size, at: location.offset)
+            let n = try file.read(into: buffer, count: RecordHeader.size, at: location.offset, table: table)
             return RecordHeader.lengths(UnsafeRawPointer(buffer), available: n)
         }
         guard let header else {
@@ -87,22 +87,31 @@ extension StoreEngine {
 
     /// Whether `key` is present. Reads only the record's header and key.
     func contains(_ key: UnsafeRawBufferPointer) throws(KVError) -> Bool {
-        do { return try retryingVanishedSegments { view in try contains(key, view: &view) } } catch let error as KVError { throw error } catch {
+        try indexedSequence(forKey: key) != nil
+    }
+
+    /// The sequence number of the record the index holds for `key`, or `nil` when it holds none.
+    /// Reads only the record's header and key.
+    func indexedSequence(forKey key: UnsafeRawBufferPointer) throws(KVError) -> UInt64? {
+        do { return try retryingVanishedSegments { view in try indexedSequence(forKey: key, view: &view) } } catch let error as KVError {
+            throw error
+        } catch {
             throw KVError(.io, "\(error)")
         }
     }
 
-    private func contains(_ key: UnsafeRawBufferPointer, view: inout ReadView) throws(KVError) -> Bool {
+    private func indexedSequence(forKey key: UnsafeRawBufferPointer, view: inout ReadView) throws(KVError) -> UInt64? {
         let hash = hasher.hash(key)
         let needed = RecordHeader.size + key.count
-        return try view.index.probe(hash: hash) { (_, word) throws(KVError) -> Bool? in
+        return try view.index.probe(hash: hash) { (_, word) throws(KVError) -> UInt64? in
             let location = Location(word: word)
             guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
-            return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Bool? in
-                let n = try file.read(into: buffer, count: needed, at: location.offset)
-                return Writer.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), key) ? true : nil
+            return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> UInt64? in
+                let n = try file.read(into: buffer, count: needed, at: location.offset, table: view.descriptors)
+                let record = UnsafeRawBufferPointer(start: buffer, count: n)
+                return Writer.keyMatches(record, key) ? RecordHeader.storedSequence(record.baseAddress!) : nil
             }
-        } ?? false
+        }
     }
 
     /// The file of a segment. A segment newer than the reader's view (the writer rolled meanwhile)

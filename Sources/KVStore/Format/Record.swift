@@ -132,6 +132,11 @@ extension RecordHeader {
         return Lengths(keyLength: keyLength, recordLength: size + keyLength + stored)
     }
 
+    /// The sequence number of the record header at `p` (at least 16 bytes), before any check.
+    static func storedSequence(_ p: UnsafeRawPointer) -> UInt64 {
+        p.loadLE(UInt64.self, at: 8)
+    }
+
     /// The member count of a parsed batch record.
     static func batchCount(_ p: UnsafeRawPointer) -> Int {
         Int(p.loadLE(UInt32.self, at: size))

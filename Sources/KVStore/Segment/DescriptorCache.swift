@@ -8,32 +8,70 @@ import Synchronization
 /// is never reused under a reader's feet.
 final class SegmentDescriptor: Sendable {
     let fd: Int32
-    /// Set when a reader uses it; the cache's clock hand clears it (second chance).
+    /// Set when it is used through the cache; the clock hand clears it (second chance).
     let referenced = Atomic<Bool>(true)
 
     init(fd: Int32) { self.fd = fd }
 
     @inline(__always) func touch() {
-        // Store only when clear: a read of a shared line costs nothing, a write on every get would
-        // bounce the line between the cores of the readers.
         if !referenced.load(ordering: .relaxed) { referenced.store(true, ordering: .relaxed) }
     }
 
     deinit { Sys.close(fd) }
 }
 
+/// The descriptors open at one moment, by segment id. Immutable: readers find theirs in the
+/// ``ReadView`` they already hold, without a lock or a hash, and without touching the descriptor
+/// object (its reference count and its use bit would be written by every reading core): the
+/// numbers are kept beside the objects, which keep them open while the table lives.
+struct DescriptorTable: Sendable {
+    private let base: UInt32
+    private let fds: [Int32]
+    private let descriptors: [SegmentDescriptor?]
+
+    static let empty = DescriptorTable(base: 0, fds: [], descriptors: [])
+
+    private init(base: UInt32, fds: [Int32], descriptors: [SegmentDescriptor?]) {
+        self.base = base
+        self.fds = fds
+        self.descriptors = descriptors
+    }
+
+    init(_ open: [UInt32: SegmentDescriptor]) {
+        guard let low = open.keys.min(), let high = open.keys.max() else { self = .empty; return }
+        var fds = [Int32](repeating: -1, count: Int(high - low) + 1)
+        var descriptors = [SegmentDescriptor?](repeating: nil, count: fds.count)
+        for (id, descriptor) in open {
+            fds[Int(id - low)] = descriptor.fd
+            descriptors[Int(id - low)] = descriptor
+        }
+        self.init(base: low, fds: fds, descriptors: descriptors)
+    }
+
+    /// The open descriptor number of segment `id`, valid while this table is held; -1 for none.
+    @inline(__always) func fd(_ id: UInt32) -> Int32 {
+        guard id >= base else { return -1 }
+        let i = Int(id &- base)
+        return i < fds.count ? fds[i] : -1
+    }
+}
+
 /// A bounded set of open segment descriptors, shared by everything that reads segments (LevelDB's
 /// table cache, `max_open_files`). A store of any number of segments opens and reads within
-/// `limit` descriptors; a descriptor that is not cached is opened on demand and the least recently
-/// used one (CLOCK) is closed.
+/// `limit` descriptors; a descriptor that is not cached is opened on demand and an old one is
+/// closed: the oldest opened, with a second chance (CLOCK) for those used through this cache since
+/// the hand last passed (scans, the writer's key checks). Gets, which find their descriptor in
+/// their view, do not mark it: a mark would be a write to a line that every reading core shares,
+/// on every get, and with the working set within the limit nothing is ever evicted anyway.
 ///
 /// Pinned descriptors stay open whatever the limit, and do not count against it: the active
 /// segment's (it is mapped and written) and those of segments that may still hold unsynced writes.
 /// A sync then never needs a descriptor it might not get: a failed `open` (EMFILE) would otherwise
 /// look like a failed sync, which is final.
 ///
-/// Readers look in their own stripe first (picked by thread, as ``ViewBox`` does), so that the
-/// common get touches no lock another thread takes; the shared table is locked only on a miss.
+/// Every change is published as a ``DescriptorTable`` into the readers' views (``onChange``), so
+/// that a get finds its descriptor in the view it holds; only a miss takes this cache's lock.
+/// A descriptor the cache closes stays open until the last view that lists it is let go.
 final class DescriptorCache: Sendable {
     let limit: Int
 
@@ -45,24 +83,15 @@ final class DescriptorCache: Sendable {
         var pinned: [UInt32: SegmentDescriptor] = [:]
         var opens = 0
         var closes = 0
+        var onChange: (@Sendable (DescriptorTable) -> Void)? = nil
+
+        func publish() {
+            guard let onChange else { return }
+            onChange(DescriptorTable(open.merging(pinned) { _, pinned in pinned }))
+        }
     }
 
-    /// A stripe's own reference to a descriptor. Readers retain this (a line only their stripe
-    /// writes), not the descriptor itself, whose reference count every stripe would share.
-    private final class Entry: Sendable {
-        let descriptor: SegmentDescriptor
-        init(_ descriptor: SegmentDescriptor) { self.descriptor = descriptor }
-    }
-
-    private final class Stripe: Sendable {
-        let descriptors = Mutex<[UInt32: Entry]>([:])
-        // Keeps stripes on separate cache lines.
-        private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-    }
-
-    private static let stripeCount = 16
     private let shared = Mutex(Shared())
-    private let stripes: [Stripe] = (0..<DescriptorCache.stripeCount).map { _ in Stripe() }
 
     init(limit: Int) {
         self.limit = max(1, limit)
@@ -76,38 +105,20 @@ final class DescriptorCache: Sendable {
         return min(1_000, max(16, Int(min(limit.rlim_cur, 4_000) / 4)))
     }
 
-    @inline(__always) private var stripe: Stripe {
-        let id = UInt64(UInt(pthread_self()))
-        return stripes[Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> 60) & (Self.stripeCount - 1)]
+    /// Where every change goes (the store's ``ViewBox``), starting with the table as it is now.
+    func setOnChange(_ action: @escaping @Sendable (DescriptorTable) -> Void) {
+        shared.withLock { state in
+            state.onChange = action
+            state.publish()
+        }
     }
 
-    /// Calls `body` with an open descriptor of `file`, opening it (read-only) if none is cached.
-    /// The descriptor stays open until `body` returns, whatever the cache does meanwhile.
-    @inline(__always)
-    func withDescriptor<R, E: Error>(for file: SegmentFile, _ body: (Int32) throws(E) -> R) throws(KVError) -> Result<R, E> {
-        let stripe = self.stripe
-        let entry: Entry
-        if let cached = stripe.descriptors.withLock({ $0[file.id] }) { entry = cached } else { entry = try miss(file, stripe: stripe) }
-        entry.descriptor.touch()
-        do { return .success(try body(entry.descriptor.fd)) } catch { return .failure(error) }
-    }
-
-    /// An open descriptor of `file`, for a caller that keeps it (a scan of the whole segment).
+    /// An open descriptor of `file`, opening it (read-only) if none is cached.
     func descriptor(for file: SegmentFile) throws(KVError) -> SegmentDescriptor {
-        let stripe = self.stripe
-        if let cached = stripe.descriptors.withLock({ $0[file.id] }) { return cached.descriptor }
-        return try miss(file, stripe: stripe).descriptor
-    }
-
-    private func miss(_ file: SegmentFile, stripe: Stripe) throws(KVError) -> Entry {
-        // Opened under the shared lock so that two misses of one file do not open it twice, and the
-        // stripe is filled under it too: an eviction (which also holds it) then never races a
-        // stripe being filled with the descriptor it is evicting.
-        let result = shared.withLock { state -> Result<Entry, KVError> in
+        let result = shared.withLock { state -> Result<SegmentDescriptor, KVError> in
             if let known = state.pinned[file.id] ?? state.open[file.id] {
-                let entry = Entry(known)
-                stripe.descriptors.withLock { $0[file.id] = entry }
-                return .success(entry)
+                known.touch()
+                return .success(known)
             }
             let fd: Int32
             do throws(Errno) { fd = try Sys.open(file.path, O_RDONLY) } catch { return .failure(error.kvError("open", path: file.path)) }
@@ -116,9 +127,8 @@ final class DescriptorCache: Sendable {
             while state.open.count >= limit { evictOne(&state) }
             state.open[file.id] = descriptor
             state.ring.append(file.id)
-            let entry = Entry(descriptor)
-            stripe.descriptors.withLock { $0[file.id] = entry }
-            return .success(entry)
+            state.publish()
+            return .success(descriptor)
         }
         return try result.get()
     }
@@ -140,13 +150,8 @@ final class DescriptorCache: Sendable {
             state.ring.remove(at: state.hand)
             state.open[id] = nil
             state.closes += 1
-            forgetInStripes(id)
             return
         }
-    }
-
-    private func forgetInStripes(_ id: UInt32) {
-        for stripe in stripes { _ = stripe.descriptors.withLock { $0.removeValue(forKey: id) } }
     }
 
     /// Keeps `descriptor` open for segment `id` until ``unpin(_:)``: the writer's own descriptor of
@@ -155,7 +160,7 @@ final class DescriptorCache: Sendable {
         shared.withLock { state in
             if state.open.removeValue(forKey: id) != nil { state.ring.removeAll { $0 == id } }
             state.pinned[id] = descriptor
-            forgetInStripes(id)
+            state.publish()
         }
     }
 
@@ -171,6 +176,7 @@ final class DescriptorCache: Sendable {
             while state.open.count >= limit { evictOne(&state) }
             state.open[id] = descriptor
             state.ring.append(id)
+            state.publish()
         }
     }
 
@@ -180,9 +186,9 @@ final class DescriptorCache: Sendable {
             for id in ids {
                 state.pinned[id] = nil
                 if state.open.removeValue(forKey: id) != nil { state.closes += 1 }
-                forgetInStripes(id)
             }
             state.ring.removeAll { ids.contains($0) }
+            state.publish()
         }
     }
 

@@ -59,25 +59,33 @@ final class SegmentFile: Sendable {
     func unpin() { descriptors.unpin(id) }
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file. The corresponding
-    /// system call is `pread`.
+    /// system call is `pread`. With `table` (a reader's view), a cached descriptor is found there
+    /// without taking the cache's lock.
     @inline(__always)
-    func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws(KVError) -> Int {
-        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in try Sys.pread(fd, buffer, count, Int64(offset)) }
-            .mapError { $0.kvError("pread", path: path, offset: Int64(offset)) }.get()
+    func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int, table: DescriptorTable? = nil) throws(KVError) -> Int {
+        if let fd = table?.fd(id), fd >= 0 {
+            do { return try Sys.pread(fd, buffer, count, Int64(offset)) } catch {
+                throw error.kvError("pread", path: path, offset: Int64(offset))
+            }
+        }
+        let descriptor = try descriptors.descriptor(for: self)
+        do { return try Sys.pread(descriptor.fd, buffer, count, Int64(offset)) } catch {
+            throw error.kvError("pread", path: path, offset: Int64(offset))
+        }
     }
 
     func size() throws(KVError) -> Int {
-        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in Int(try Sys.fileSize(fd)) }
-            .mapError { $0.kvError("fstat", path: path) }.get()
+        let descriptor = try descriptors.descriptor(for: self)
+        do { return Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: path) }
     }
 
     func allocatedBytes() throws(KVError) -> Int64 {
-        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in try Sys.allocatedBytes(fd) }
-            .mapError { $0.kvError("fstat", path: path) }.get()
+        let descriptor = try descriptors.descriptor(for: self)
+        do { return try Sys.allocatedBytes(descriptor.fd) } catch { throw error.kvError("fstat", path: path) }
     }
 
     func sync() throws(KVError) {
-        try descriptors.withDescriptor(for: self) { (fd) throws(Errno) in try Sys.fdatasync(fd) }
-            .mapError { $0.kvError("fdatasync", path: path) }.get()
+        let descriptor = try descriptors.descriptor(for: self)
+        do { try Sys.fdatasync(descriptor.fd) } catch { throw error.kvError("fdatasync", path: path) }
     }
 }

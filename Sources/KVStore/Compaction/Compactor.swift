@@ -172,31 +172,7 @@ extension StoreEngine {
                     }
                     if done { break }
                 }
-                // Outside the writer's lock, drop the puts the index has a newer record for: that
-                // stays true whatever the writer does meanwhile, and it is most of a dead segment.
-                // Telling them apart costs a read of the newer record's header, which must not
-                // stall the writer.
-                var undecided: [(header: RecordHeader, offset: Int, bytes: [UInt8])] = []
-                undecided.reserveCapacity(chunk.count)
-                let index = try views.get().index
-                for record in chunk {
-                    if record.header.kind == .put {
-                        let superseded = try record.bytes.withBytes { (raw) throws(KVError) -> Bool in
-                            let key = UnsafeRawBufferPointer(rebasing: raw[RecordHeader.size ..< RecordHeader.size + record.header.keyLength])
-                            // Pointed at (live): no read needed, the writer moves it.
-                            let pointed = index.probe(hash: hasher.hash(key)) { (_, word) -> Bool? in
-                                let location = Location(word: word)
-                                return location.segmentID == victim.id && location.offset == record.offset ? true : nil
-                            } ?? false
-                            if pointed { return false }
-                            return try indexedSequence(forKey: key).map { $0 > record.header.sequence } ?? false
-                        }
-                        if superseded { continue }
-                    }
-                    undecided.append(record)
-                }
                 let readBytes = chunk.reduce(0) { $0 + $1.bytes.count }
-                chunk = undecided
                 let moved = try withWriter { (w) throws(KVError) -> (bytes: Int, records: Int, kept: Int, dropped: Int) in
                     var bytes = 0, records = 0, kept = 0, dropped = 0
                     for record in chunk {

@@ -6,8 +6,13 @@
 /// the index, reopen) into loss. So a record counts as dead only when the index points its key at
 /// a newer record, or when this log holds a newer tombstone for it. It is read only when a record
 /// is found unindexed, from the hint files (sealed segments) and by scanning (the rest).
+///
+/// Tombstones are kept by key hash only (the newest sequence per hash): 16 bytes each instead of
+/// a key, so a delete-heavy store's log fits. Like the index's own "a slot with this hash points
+/// further along" rule, this errs only for a key that lost its slot to damage *and* shares its
+/// 64-bit hash with a removed key.
 struct TombstoneLog {
-    private var byHash: [UInt64: [(key: [UInt8], sequence: UInt64)]] = [:]
+    private var newest: [UInt64: UInt64] = [:]
     /// Every record before this position has been read.
     private(set) var readUpTo: LogPosition
     private let hasher: KeyHasher
@@ -20,8 +25,10 @@ struct TombstoneLog {
         readUpTo = LogPosition(segmentID: segments.all.first?.id ?? end.segmentID, offset: SegmentHeader.size)
         for file in segments.all where file.id < end.segmentID {
             if let hint = HintFile.load(directory: directory, segmentID: file.id, storeID: storeID) {
-                for entry in hint.entries where entry.kind == .delete {
-                    add(Array(hint.bytes[entry.keyStart ..< entry.keyStart + entry.keyLength]), entry.sequence)
+                hint.bytes.withUnsafeBytes { bytes in
+                    for entry in hint.entries where entry.kind == .delete {
+                        add(UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart ..< entry.keyStart + entry.keyLength]), entry.sequence)
+                    }
                 }
             } else {
                 try scan(file, from: SegmentHeader.size, limit: nil)
@@ -42,19 +49,19 @@ struct TombstoneLog {
 
     /// Whether the log holds a tombstone for `key` newer than `sequence`.
     func hasNewerTombstone(for key: UnsafeRawBufferPointer, than sequence: UInt64) -> Bool {
-        guard let candidates = byHash[hasher.hash(key)] else { return false }
-        return candidates.contains { $0.sequence > sequence && $0.key.elementsEqual(key) }
+        (newest[hasher.hash(key)] ?? 0) > sequence
     }
 
-    private mutating func add(_ key: [UInt8], _ sequence: UInt64) {
-        byHash[key.withUnsafeBytes { hasher.hash($0) }, default: []].append((key, sequence))
+    private mutating func add(_ key: UnsafeRawBufferPointer, _ sequence: UInt64) {
+        let hash = hasher.hash(key)
+        if (newest[hash] ?? 0) < sequence { newest[hash] = sequence }
     }
 
     /// Past damage nothing more is read: fewer tombstones only make compaction keep more.
     private mutating func scan(_ file: SegmentFile, from start: Int, limit: Int?) throws(KVError) {
         var scanner = try SegmentScanner(file: file, from: start, limit: limit)
         while case .record(let r) = try scanner.next() {
-            if r.header.kind == .delete { add(Array(r.key), r.header.sequence) }
+            if r.header.kind == .delete { add(r.key, r.header.sequence) }
         }
     }
 }

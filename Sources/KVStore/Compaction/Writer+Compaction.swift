@@ -24,14 +24,19 @@ extension Writer {
                   from: Location) throws(KVError) -> Relocation {
         let hash = hasher.hash(key)
         // The slot that points at this very record: location equality, no key comparison needed.
-        guard let slot = index.probe(hash: hash, { (slot, word) -> Int? in
+        // Failing that, one with the key's hash that points further along the log: records are
+        // appended in sequence order (copies get new numbers at the end), so a later position is
+        // a newer record. That takes no read; it errs only if the key's own slot was lost *and*
+        // another key with the same 64-bit hash is indexed, and then only for a key that lost its
+        // slot to damage.
+        var newer = false
+        let pointed = index.probe(hash: hash) { (slot, word) -> Int? in
             let location = Location(word: word)
-            return location.segmentID == from.segmentID && location.offset == from.offset ? slot : nil
-        }) else {
-            guard let current = try findSlot(hash: hash, key: key).map({ Location(word: index.locationWord(at: $0)) }),
-                  let sequence = try recordSequence(at: current), sequence > header.sequence else { return .notIndexed }
-            return .superseded
+            if location.segmentID == from.segmentID && location.offset == from.offset { return slot }
+            if (location.segmentID, location.offset) > (from.segmentID, from.offset) { newer = true }
+            return nil
         }
+        guard let slot = pointed else { return newer ? .superseded : .notIndexed }
         let offset = try room(for: header.length)
         let sequence = nextSequence
         let copy = RecordHeader(kind: .put, flags: header.flags, sequence: sequence, keyLength: header.keyLength,
@@ -46,19 +51,6 @@ extension Writer {
         index.update(slot: slot, location: Location(segmentID: active.id, offset: offset, recordLength: copy.length).word)
         finish(length: copy.length, sequence: sequence)
         return .moved(copy.length)
-    }
-
-    /// The sequence number of the record at `location` (already matched to its key), or `nil` when
-    /// it cannot be read.
-    private func recordSequence(at location: Location) throws(KVError) -> UInt64? {
-        if location.segmentID == active.id {
-            return active.bytes(at: location.offset, count: RecordHeader.size).map { RecordHeader.storedSequence($0.baseAddress!) }
-        }
-        guard let file = segments.file(location.segmentID) else { return nil }
-        return try ScratchBuffer.with(RecordHeader.size) { (buffer) throws(KVError) -> UInt64? in
-            try file.read(into: buffer, count: RecordHeader.size, at: location.offset) == RecordHeader.size
-                ? RecordHeader.storedSequence(buffer) : nil
-        }
     }
 
     /// Appends a copy of a tombstone for `key` unless the key has been set again since.

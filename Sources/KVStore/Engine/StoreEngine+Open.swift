@@ -65,7 +65,8 @@ extension StoreEngine {
         try checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
         let indexPath = directory + "/" + FileNames.index
         var index: HashIndex? = nil
-        if let (existing, trust) = HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
+        if !configuration.rebuildIndex,
+           let (existing, trust) = HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
                                                   bootID: bootID, writable: false),
            trust == .clean, let last = files.last, existing.covered.segmentID == last.id,
            (try? last.size()) == existing.covered.offset {
@@ -154,7 +155,8 @@ extension StoreEngine {
         // How far past the end of the log the last segment may hold bytes that were never
         // published; `nil` when unknown (after a power loss), then the whole tail is wiped.
         var wipeLimit: Int? = nil
-        let opened = files.isEmpty ? nil : HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
+        let opened = files.isEmpty || configuration.rebuildIndex ? nil
+            : HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
         var replayed: Replay? = nil
         // Why an index file that exists is not used: worth reporting when it is damage.
         var distrust: String? = nil

@@ -74,6 +74,9 @@ extension Store {
         /// Test seams, not public API.
         var hasher: KeyHasher? = nil
         var bootID: [UInt8]? = nil
+        /// Rebuild the index from the log on open whatever the existing one says (under the lock,
+        /// so no other process can race the rebuild). For a library call that rebuilds the index.
+        var rebuildIndex = false
 
         /// A configuration with every default.
         public init() {}

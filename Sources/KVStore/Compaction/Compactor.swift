@@ -144,8 +144,7 @@ extension StoreEngine {
             // A tombstone must stay while an older segment that is not being compacted could
             // still hold a value for its key (Bitcask #82).
             let keepTombstones = all.all.contains { $0.id < victim.id && !victims.contains($0.id) }
-            let size = try victim.size()
-            var scanner = try SegmentScanner(file: victim)
+            var reader = try LogReader(file: victim, role: .sealed(hinted: true), purpose: .inspect(resynchronize: false))
             var damaged = false
             var done = false
             // Put records the index does not account for, to be checked against the log's tombstones.
@@ -155,20 +154,17 @@ extension StoreEngine {
                 // Read a chunk outside the writer's lock, then move it under the lock.
                 var chunk: [(header: RecordHeader, offset: Int, bytes: [UInt8])] = []
                 while chunk.count < chunkRecords {
-                    switch try scanner.next() {
+                    switch try reader.next() {
                     case .record(let r): chunk.append((r.header, r.offset, Array(r.bytes)))
-                    case .end(let offset) where offset < size:
-                        // A sealed segment was truncated to its last record when it was sealed:
-                        // zeros before its end are a lost block, and what follows them (a
-                        // tombstone, say) was never read. Never delete a segment read in part.
-                        keep(victim, "zeros where records should be at \(offset)")
+                    case .stop(.end): done = true
+                    case .stop(let stop):
+                        // Never delete a segment read in part: what follows the damage (zeros
+                        // where a block was lost, say) may be a tombstone never read.
+                        keep(victim, "damaged at \(stop.offset) (\(stop.reason ?? ""))")
                         damaged = true
                         done = true
-                    case .end: done = true
-                    case .invalid(let offset, let reason):
-                        keep(victim, "damaged at \(offset) (\(reason))")
-                        damaged = true
-                        done = true
+                    case .skipped:
+                        done = true  // not with this purpose
                     }
                     if done { break }
                 }

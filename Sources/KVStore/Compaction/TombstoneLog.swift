@@ -59,8 +59,9 @@ struct TombstoneLog {
 
     /// Past damage nothing more is read: fewer tombstones only make compaction keep more.
     private mutating func scan(_ file: SegmentFile, from start: Int, limit: Int?) throws(KVError) {
-        var scanner = try SegmentScanner(file: file, from: start, limit: limit)
-        while case .record(let r) = try scanner.next() {
+        var reader = try LogReader(file: file, role: limit.map { .active(end: $0) } ?? .sealed(hinted: true),
+                                   purpose: .inspect(resynchronize: false), from: start)
+        while case .record(let r) = try reader.next() {
             if r.header.kind == .delete { add(r.key, r.header.sequence) }
         }
     }

@@ -359,21 +359,26 @@ extension StoreEngine {
         let table = SegmentTable(files)
         for file in files[coveredSegment...] {
             let isLast = file === last
-            var scanner = try SegmentScanner(file: file, from: file.id == covered.segmentID ? covered.offset : SegmentHeader.size)
+            let hinted = !isLast && Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file
+            var reader = try LogReader(file: file, role: isLast ? .active(end: nil) : .sealed(hinted: hinted),
+                                       purpose: .recover(afterPowerLoss: false),
+                                       from: file.id == covered.segmentID ? covered.offset : SegmentHeader.size)
             scan: while true {
-                switch try scanner.next() {
+                switch try reader.next() {
                 case .record(let r):
                     if index.needsRehash() { index = try index.grow(directory: directory, adding: 1, bootID: bootID) }
                     try apply(r, segment: file.id, to: index, table: table, hasher: hasher)
                     lastSequence = max(lastSequence, r.header.sequence)
                     end = LogPosition(segmentID: file.id, offset: r.offset + r.header.alignedLength)
                     records += 1
-                case .end(let offset):
-                    end = LogPosition(segmentID: file.id, offset: offset)
-                    break scan
-                case .invalid(let offset, let reason):
-                    end = LogPosition(segmentID: file.id, offset: offset)
-                    if isLast { tornTail = offset } else {
+                case .skipped:
+                    continue  // not with this purpose
+                case .stop(let stop):
+                    end = LogPosition(segmentID: file.id, offset: stop.offset)
+                    switch stop {
+                    case .end: break
+                    case .tornTail(let offset, _): tornTail = offset
+                    case .cut(let offset, let reason), .damage(let offset, let reason):
                         problems.append(.corruption("\(reason); records after it are not indexed", path: file.path, offset: Int64(offset)))
                     }
                     break scan

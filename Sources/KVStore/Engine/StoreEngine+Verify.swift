@@ -53,37 +53,26 @@ extension StoreEngine {
         return report
     }
 
-    /// Scans a segment; after an invalid record, looks for the next valid one at each following
-    /// 8-byte boundary, so that one damaged record does not hide the rest.
+    /// Reads a segment, resynchronizing after damage, so that one damaged record does not hide
+    /// the rest. Records run to the end of a sealed segment and to the writer's end of the active
+    /// one: zeros before that are damage (a lost block), not an end.
     private func scanResyncing(_ file: SegmentFile, limit: Int?, report: inout Store.VerificationReport,
                                _ record: (Int, RecordHeader, [UInt8]) -> Void) throws(KVError) {
-        var start = SegmentHeader.size
-        let end: Int
-        if let limit { end = limit } else { end = try file.size() }
-        while start < end {
-            var scanner = try SegmentScanner(file: file, from: start, limit: end)
-            var damagedAt: Int? = nil
-            scan: while true {
-                switch try scanner.next() {
-                case .record(let r):
-                    record(r.offset, r.header, Array(r.key))
-                case .end(let offset):
-                    // Records run to the end of a sealed segment, and to the writer's end of the
-                    // active one: zeros before that are damage (a lost block), not an end.
-                    if offset < end {
-                        report.problems.append(.init(path: file.path, offset: Int64(offset), message: "zeros where records should be"))
-                        damagedAt = offset
-                    }
-                    break scan
-                case .invalid(let offset, let reason):
-                    report.problems.append(.init(path: file.path, offset: Int64(offset), message: reason))
-                    damagedAt = offset
-                    break scan
-                }
+        let hinted = Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file
+        var reader = try LogReader(file: file, role: limit.map { .active(end: $0) } ?? .sealed(hinted: hinted),
+                                   purpose: .inspect(resynchronize: true))
+        while true {
+            switch try reader.next() {
+            case .record(let r):
+                record(r.offset, r.header, Array(r.key))
+            case .skipped(let offset, _, let reason):
+                report.problems.append(.init(path: file.path, offset: Int64(offset), message: reason))
+            case .stop(.damage(let offset, let reason)):
+                report.problems.append(.init(path: file.path, offset: Int64(offset), message: reason))
+                return
+            case .stop:
+                return
             }
-            guard let damaged = damagedAt else { return }
-            guard let next = try SegmentScanner.nextValidRecord(in: file, after: damaged, end: end) else { return }
-            start = next
         }
     }
 

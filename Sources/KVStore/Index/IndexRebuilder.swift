@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Builds a fresh index from the log when the old one cannot be trusted (FORMAT.md §6).
 ///
 /// Sealed segments contribute their hint files (a few bytes per key, read sequentially); segments
@@ -47,23 +51,33 @@ struct IndexRebuilder {
                 sources.append(Source(segmentID: segment.id, hint: hint))
                 continue
             }
-            // A sealed segment without a hint may not have been synced yet. If it ends before its
-            // file does, a power loss took its tail, and every later segment was never synced
-            // either (segments are synced oldest first): the history ends here.
-            let scanned = try scan(segment, isLast: true)
-            sources.append(Source(segmentID: segment.id, hint: scanned.hint))
-            let fileSize = try segment.size()
-            if isLast || scanned.tornTail != nil || scanned.hint.dataEnd < fileSize {
-                tornTail = scanned.tornTail ?? (scanned.hint.dataEnd < fileSize && !isLast ? scanned.hint.dataEnd : nil)
-                end = LogPosition(segmentID: segment.id, offset: scanned.hint.dataEnd)
-                if !isLast {
-                    lost = Array(segments[(i + 1)...])
-                    problems.append(.corruption(
-                        "the log ends early in a segment that was not yet synced (power loss?); \(lost.count) later segment(s) set aside",
-                        path: segment.path, offset: Int64(scanned.hint.dataEnd)))
-                }
-                break
+            // A sealed segment without a hint may not have been synced yet: the reader takes an
+            // early end there as the point where a power loss cut the history (FORMAT.md §6).
+            let (hint, stop) = try HintFile.scan(segment, storeID: storeID, role: isLast ? .active(end: nil) : .sealed(hinted: false),
+                                                 purpose: .recover(afterPowerLoss: true))
+            sources.append(Source(segmentID: segment.id, hint: hint))
+            switch stop {
+            case .end(let offset) where isLast:
+                end = LogPosition(segmentID: segment.id, offset: offset)
+            case .end:
+                continue
+            case .tornTail(let offset, _):
+                tornTail = offset
+                end = LogPosition(segmentID: segment.id, offset: offset)
+            case .cut(let offset, _):
+                // Every later segment was never synced either (segments are synced oldest first).
+                tornTail = offset
+                end = LogPosition(segmentID: segment.id, offset: offset)
+                lost = Array(segments[(i + 1)...])
+                problems.append(.corruption(
+                    "the log ends early in a segment that was not yet synced (power loss?); \(lost.count) later segment(s) set aside",
+                    path: segment.path, offset: Int64(offset)))
+            case .damage(let offset, let reason):
+                problems.append(.corruption("\(reason); records after it are not indexed", path: segment.path, offset: Int64(offset)))
+                if !isLast { continue }
+                end = LogPosition(segmentID: segment.id, offset: offset)
             }
+            break
         }
 
         // The temporary table: open addressing over parallel arrays, twice the entries.
@@ -121,40 +135,4 @@ struct IndexRebuilder {
         return Outcome(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, keys: live,
                        lost: lost)
     }
-
-    /// Scans a segment into hint form. In the last (active) segment an invalid record is a torn tail;
-    /// anywhere else it is corruption, reported, and the rest of that segment is not indexed.
-    private func scan(_ segment: SegmentFile, isLast: Bool) throws(KVError) -> (hint: HintFile, tornTail: Int?, problem: KVError?) {
-        var out = [UInt8](repeating: 0, count: HintFile.headerSize)
-        var entries: [HintFile.Entry] = []
-        var scanner = try SegmentScanner(file: segment)
-        var dataEnd = SegmentHeader.size
-        var tornTail: Int? = nil
-        var problem: KVError? = nil
-        loop: while true {
-            switch try scanner.next() {
-            case .record(let r):
-                let keyStart = out.count + HintFile.entryHeaderSize
-                out += [UInt8](repeating: 0, count: HintFile.entryHeaderSize)
-                out += r.key
-                entries.append(HintFile.Entry(sequence: r.header.sequence, offset: r.offset, length: r.header.length,
-                                              kind: r.header.kind, keyStart: keyStart, keyLength: r.key.count))
-                dataEnd = r.offset + r.header.alignedLength
-            case .end(let offset):
-                dataEnd = offset
-                break loop
-            case .invalid(let offset, let reason):
-                dataEnd = offset
-                if isLast { tornTail = offset } else {
-                    problem = .corruption("\(reason); records after it are not indexed", path: segment.path, offset: Int64(offset))
-                }
-                break loop
-            }
-        }
-        return (HintFile(segmentID: segment.id, dataEnd: dataEnd, bytes: out, entries: entries), tornTail, problem)
-    }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -52,15 +52,26 @@ struct HintFile {
     let bytes: [UInt8]
     let entries: [Entry]
 
-    /// Builds the hint bytes for a segment by scanning it.
+    /// Builds the hint file of a sealed segment by reading it: every record must be whole.
     static func build(segment: SegmentFile, storeID: UInt64) throws(KVError) -> HintFile {
+        let (hint, stop) = try scan(segment, storeID: storeID, role: .sealed(hinted: false), purpose: .inspect(resynchronize: false))
+        if case .damage(let offset, let reason) = stop {
+            throw .corruption("sealed segment is damaged: \(reason)", path: segment.path, offset: Int64(offset))
+        }
+        return hint
+    }
+
+    /// Reads a segment's records into hint form, and says why they stopped. Sealing writes the
+    /// result as the segment's hint file; a rebuild uses it in memory for a segment without one.
+    static func scan(_ segment: SegmentFile, storeID: UInt64, role: LogReader.Role,
+                     purpose: LogReader.Purpose) throws(KVError) -> (hint: HintFile, stop: LogReader.Stop) {
         var out = [UInt8](repeating: 0, count: headerSize)
         out.reserveCapacity(1 << 20)
         var entries: [Entry] = []
-        var scanner = try SegmentScanner(file: segment)
-        var dataEnd = SegmentHeader.size
+        var reader = try LogReader(file: segment, role: role, purpose: purpose)
+        var stop: LogReader.Stop
         scan: while true {
-            switch try scanner.next() {
+            switch try reader.next() {
             case .record(let r):
                 let at = out.count
                 let keyLength = r.key.count
@@ -76,14 +87,14 @@ struct HintFile {
                 }
                 entries.append(Entry(sequence: r.header.sequence, offset: r.offset, length: r.header.length,
                                      kind: r.header.kind, keyStart: at + entryHeaderSize, keyLength: keyLength))
-                dataEnd = r.offset + r.header.alignedLength
-            case .end(let offset):
-                dataEnd = offset
+            case .skipped:
+                continue  // only with resynchronization, which no hint is built with
+            case .stop(let why):
+                stop = why
                 break scan
-            case .invalid(let offset, let reason):
-                throw .corruption("sealed segment is damaged: \(reason)", path: segment.path, offset: Int64(offset))
             }
         }
+        let dataEnd = stop.offset
         out.withUnsafeMutableBytes { h in
             let p = h.baseAddress!
             h.copyBytes(from: magic)
@@ -97,7 +108,7 @@ struct HintFile {
         let crc = CRC32C.checksum(out)
         out.append(contentsOf: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
         out.append(contentsOf: trailerMagic)
-        return HintFile(segmentID: segment.id, dataEnd: dataEnd, bytes: out, entries: entries)
+        return (HintFile(segmentID: segment.id, dataEnd: dataEnd, bytes: out, entries: entries), stop)
     }
 
     /// Validates and indexes hint bytes. Throws for anything that does not check out.

@@ -42,10 +42,10 @@ final class CursorState {
     private var nextSegmentID: UInt32
     private var scanner: ScannerBox?
 
-    /// `SegmentScanner` is non-copyable; the box lets it live in an optional property.
+    /// `LogReader` is non-copyable; the box lets it live in an optional property.
     private final class ScannerBox {
-        var scanner: SegmentScanner
-        init(_ scanner: consuming SegmentScanner) { self.scanner = scanner }
+        var scanner: LogReader
+        init(_ scanner: consuming LogReader) { self.scanner = scanner }
     }
 
     init(engine: StoreEngine) throws(KVError) {
@@ -59,17 +59,17 @@ final class CursorState {
                 let view = try engine.views.get()
                 guard let file = view.segments.all.first(where: { $0.id >= nextSegmentID }) else { return nil }
                 let covered = view.index.covered
-                let limit: Int? = file.id == covered.segmentID ? covered.offset : nil
-                scanner = ScannerBox(try SegmentScanner(file: file, limit: limit))
+                let role: LogReader.Role = file.id == covered.segmentID ? .active(end: covered.offset) : .sealed(hinted: true)
+                scanner = ScannerBox(try LogReader(file: file, role: role, purpose: .inspect(resynchronize: false)))
                 nextSegmentID = file.id + 1
             }
             let box = scanner!
             switch try box.scanner.next() {
-            case .end:
+            case .stop(.end), .skipped:
                 scanner = nil
-            case .invalid(let offset, let reason):
+            case .stop(let stop):
                 scanner = nil
-                throw KVError.corruption(reason, path: box.scanner.file.path, offset: Int64(offset))
+                throw KVError.corruption(stop.reason ?? "damaged", path: box.scanner.file.path, offset: Int64(stop.offset))
             case .record(let r):
                 guard r.header.kind == .put, try isLive(r, segment: box.scanner.file) else { continue }
                 let key = Array(r.key)

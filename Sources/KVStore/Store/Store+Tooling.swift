@@ -156,37 +156,29 @@ extension Store {
         }
         let end = segment.dataEnd
         var damage: [ToolingDamage] = []
-        var start = SegmentHeader.size
-        while start < end {
-            var scanner = try SegmentScanner(file: file, from: start, limit: end)
-            var damaged: (offset: Int, reason: String)? = nil
-            scan: while true {
-                switch try scanner.next() {
-                case .end(let offset):
-                    if offset < end { damaged = (offset, "zeros where records should be") }
-                    break scan
-                case .invalid(let offset, let reason):
-                    damaged = (offset, reason)
-                    break scan
-                case .record(let r):
-                    let hash = engine.hasher.hash(r.key)
-                    let live = view.index.probe(hash: hash) { (_, word) -> Bool? in
-                        let location = Location(word: word)
-                        return location.segmentID == file.id && location.offset == r.offset ? true : nil
-                    } ?? false
-                    try body(ToolingRecord(
-                        offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
-                        isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,
-                        storedValueLength: r.header.storedValueLength, rawValueLength: r.header.rawValueLength,
-                        footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
-                }
+        var reader = try LogReader(file: file, role: segment.isActive ? .active(end: end) : .sealed(hinted: true),
+                                   purpose: .inspect(resynchronize: true))
+        scan: while true {
+            switch try reader.next() {
+            case .record(let r):
+                let hash = engine.hasher.hash(r.key)
+                let live = view.index.probe(hash: hash) { (_, word) -> Bool? in
+                    let location = Location(word: word)
+                    return location.segmentID == file.id && location.offset == r.offset ? true : nil
+                } ?? false
+                try body(ToolingRecord(
+                    offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
+                    isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,
+                    storedValueLength: r.header.storedValueLength, rawValueLength: r.header.rawValueLength,
+                    footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
+            case .skipped(let offset, let length, let reason):
+                damage.append(ToolingDamage(path: file.path, offset: offset, length: length, reason: reason))
+            case .stop(.damage(let offset, let reason)):
+                damage.append(ToolingDamage(path: file.path, offset: offset, length: reader.limit - offset, reason: reason))
+                break scan
+            case .stop:
+                break scan
             }
-            guard let damaged else { break }
-            let next = try SegmentScanner.nextValidRecord(in: file, after: damaged.offset, end: end)
-            damage.append(ToolingDamage(path: file.path, offset: damaged.offset, length: (next ?? end) - damaged.offset,
-                                        reason: damaged.reason))
-            guard let next else { break }
-            start = next
         }
         return damage
     }

@@ -27,7 +27,12 @@ let package = Package(
             name: "KVStore",
             dependencies: ["CLZ4", "CKVSupport"],
             exclude: ["Format/FORMAT.md"],
-            swiftSettings: [.define("KVSTORE_INTERNAL_CHECKS", .when(configuration: .debug))]
+            swiftSettings: [
+                // Invariant checks (…+Invariants.swift) and the fault-injection hooks of the system
+                // layer: debug builds only, so that a release build of a client pays for neither.
+                .define("KVSTORE_INTERNAL_CHECKS", .when(configuration: .debug)),
+                .define("KVSTORE_FAULT_HOOKS", .when(configuration: .debug)),
+            ]
         ),
         // The benchmark driver is a library so that the peers' nested package (Benchmarks/Peers)
         // builds the same `kvbench` with more engines without forking the workload code.

@@ -32,3 +32,11 @@ int kv_fd_kind(int fd) {
     if (S_ISREG(st.st_mode)) return 2;
     return 3;
 }
+
+int kv_fd_identity(int fd, unsigned long long *device, unsigned long long *inode) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    *device = (unsigned long long)st.st_dev;
+    *inode = (unsigned long long)st.st_ino;
+    return 0;
+}

@@ -51,14 +51,19 @@ public struct KVError: Error, Sendable, Equatable, CustomStringConvertible {
     public var offset: Int64?
     /// The operating system's error number, for ``Code/io`` errors.
     public var errno: Int32?
+    /// The system call that failed (`"open"`, `"fdatasync"`, `"posix_fallocate"`…), for errors
+    /// that come from one: the cause, beside ``errno``.
+    public var systemCall: String?
 
     /// Creates an error. The library creates these; tests and wrappers may too.
-    public init(_ code: Code, _ message: String, path: String? = nil, offset: Int64? = nil, errno: Int32? = nil) {
+    public init(_ code: Code, _ message: String, path: String? = nil, offset: Int64? = nil, errno: Int32? = nil,
+                systemCall: String? = nil) {
         self.code = code
         self.message = message
         self.path = path
         self.offset = offset
         self.errno = errno
+        self.systemCall = systemCall
     }
 
     public var description: String {

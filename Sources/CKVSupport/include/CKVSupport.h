@@ -18,3 +18,6 @@ int kv_path_kind(const char *path);
 
 /// What an open descriptor is: 1 directory, 2 regular file, 3 anything else, -1 with errno set.
 int kv_fd_kind(int fd);
+
+/// The device and inode of an open descriptor: 0, or -1 with errno set.
+int kv_fd_identity(int fd, unsigned long long *device, unsigned long long *inode);

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The exclusive lock that keeps a second process out of a store (FORMAT.md §1).
 ///
@@ -21,9 +22,14 @@ final class StoreLock: @unchecked Sendable {
     private var legacyFD: Int32 = -1
     let directory: String
 
-    private init(directoryFD: Int32, directory: String) {
+    private let identity: Sys.FileIdentity
+    /// The store directories this process holds the lock of.
+    private static let heldHere = Mutex(Set<Sys.FileIdentity>())
+
+    private init(directoryFD: Int32, directory: String, identity: Sys.FileIdentity) {
         self.directoryFD = directoryFD
         self.directory = directory
+        self.identity = identity
     }
 
     /// Takes the lock of `directory`, trying again for up to 50 ms. A lock is held by an open
@@ -34,12 +40,25 @@ final class StoreLock: @unchecked Sendable {
     static func acquire(directory: String) throws(KVError) -> StoreLock {
         let directoryFD: Int32
         do { directoryFD = try Sys.open(directory, O_RDONLY | O_DIRECTORY) } catch { throw error.kvError("open", path: directory) }
+        let identity: Sys.FileIdentity
+        do { identity = try Sys.identity(directoryFD) } catch {
+            Sys.close(directoryFD)
+            throw error.kvError("fstat", path: directory)
+        }
+        // flock cannot tell this process from another (each open file description is its own
+        // holder), so the process remembers which directories it has locked.
+        guard Self.heldHere.withLock({ $0.insert(identity).inserted }) else {
+            Sys.close(directoryFD)
+            throw KVError(.locked, "the store is already open in this process (through this path or another): "
+                          + "use that Store, which any number of threads may share, or close it first", path: directory)
+        }
         do { try lockBriefly(directoryFD) } catch {
             Sys.close(directoryFD)
+            _ = Self.heldHere.withLock { $0.remove(identity) }
             if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: directory) }
             throw error.kvError("flock", path: directory)
         }
-        let lock = StoreLock(directoryFD: directoryFD, directory: directory)
+        let lock = StoreLock(directoryFD: directoryFD, directory: directory, identity: identity)
         if Sys.kind(of: directory + "/" + FileNames.lock) != .missing { try lock.lockLegacyFile(create: false) }
         return lock
     }
@@ -76,5 +95,6 @@ final class StoreLock: @unchecked Sendable {
     deinit {
         if legacyFD >= 0 { Sys.close(legacyFD) }
         Sys.close(directoryFD)
+        _ = Self.heldHere.withLock { $0.remove(identity) }
     }
 }

@@ -15,6 +15,17 @@ enum SystemCall: String, Sendable, CaseIterable {
 ///
 /// Production cost of the hooks: one relaxed atomic load per call.
 enum Sys {
+    /// Runs a system call again for as long as a signal interrupts it (EINTR): the one place that
+    /// retries. Returns its non-negative result; a result of -1 throws `errno`.
+    @inline(__always)
+    private static func retryingInterrupts(_ call: () -> Int) throws(Errno) -> Int {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            if errno != EINTR { throw Errno.current }
+        }
+    }
+
     // MARK: - Files
 
     /// Opens a file, or with `O_DIRECTORY` a directory. Anything else than a regular file (a FIFO, a
@@ -24,22 +35,17 @@ enum Sys {
     static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
         try SystemHooks.check(.open, path: path)
         let wantsDirectory = flags & O_DIRECTORY != 0
-        while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC | (wantsDirectory ? 0 : O_NONBLOCK), mode)
-            if fd >= 0 {
-                if !wantsDirectory {
-                    let kind = kv_fd_kind(fd)
-                    if kind != 2 {
-                        let error = kind == 1 ? Errno(EISDIR) : kind < 0 ? Errno.current : Errno.notRegularFile
-                        _ = Glibc.close(fd)
-                        throw error
-                    }
-                }
-                SystemHooks.opened(fd, path: path)
-                return fd
+        let fd = Int32(try retryingInterrupts { Int(Glibc.open(path, flags | O_CLOEXEC | (wantsDirectory ? 0 : O_NONBLOCK), mode)) })
+        if !wantsDirectory {
+            let kind = kv_fd_kind(fd)
+            if kind != 2 {
+                let error = kind == 1 ? Errno(EISDIR) : kind < 0 ? Errno.current : Errno.notRegularFile
+                _ = Glibc.close(fd)
+                throw error
             }
-            if errno != EINTR { throw Errno.current }
         }
+        SystemHooks.opened(fd, path: path)
+        return fd
     }
 
     /// Closes a descriptor. Errors from `close` are ignored on purpose: the descriptor is gone
@@ -54,11 +60,9 @@ enum Sys {
         try SystemHooks.check(.pread, fd: fd)
         var done = 0
         while done < count {
-            let n = Glibc.pread(fd, buffer + done, count - done, off_t(offset) + off_t(done))
-            if n > 0 { done += n; continue }
+            let n = try retryingInterrupts { Glibc.pread(fd, buffer + done, count - done, off_t(offset) + off_t(done)) }
             if n == 0 { break }
-            if errno == EINTR { continue }
-            throw Errno.current
+            done += n
         }
         return done
     }
@@ -68,37 +72,36 @@ enum Sys {
         try SystemHooks.check(.pwrite, fd: fd)
         var done = 0
         while done < count {
-            let n = Glibc.pwrite(fd, buffer + done, count - done, off_t(offset) + off_t(done))
-            if n > 0 { done += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            throw n == 0 ? Errno.ioError : Errno.current
+            let n = try retryingInterrupts { Glibc.pwrite(fd, buffer + done, count - done, off_t(offset) + off_t(done)) }
+            if n == 0 { throw Errno.ioError }
+            done += n
         }
     }
 
     static func fdatasync(_ fd: Int32) throws(Errno) {
         try SystemHooks.check(.fdatasync, fd: fd)
-        // Not retried on failure: after a failed sync the kernel may have dropped the dirty pages,
-        // so a second sync could "succeed" without the data (PostgreSQL's fsyncgate).
-        var result: Int32
-        repeat { result = Glibc.fdatasync(fd) } while result != 0 && errno == EINTR
-        if result != 0 { throw Errno.current }
+        // Retried only when interrupted, never on failure: after a failed sync the kernel may have
+        // dropped the dirty pages, so a second sync could "succeed" without the data (fsyncgate).
+        _ = try retryingInterrupts { Int(Glibc.fdatasync(fd)) }
         SystemHooks.synced(fd)
     }
 
     static func fsync(_ fd: Int32) throws(Errno) {
         try SystemHooks.check(.fsync, fd: fd)
-        var result: Int32
-        repeat { result = Glibc.fsync(fd) } while result != 0 && errno == EINTR
-        if result != 0 { throw Errno.current }
+        _ = try retryingInterrupts { Int(Glibc.fsync(fd)) }
         SystemHooks.synced(fd)
     }
 
     /// Reserves disk blocks so that later writes (and page faults in a mapping) cannot hit ENOSPC.
     static func allocate(_ fd: Int32, offset: Int64, length: Int64) throws(Errno) {
         try SystemHooks.check(.fallocate, fd: fd)
-        var result: Int32
-        repeat { result = posix_fallocate(fd, off_t(offset), off_t(length)) } while result == EINTR
-        if result != 0 { throw Errno(result) }  // posix_fallocate returns the error; it does not set errno
+        // posix_fallocate returns the error instead of setting errno.
+        _ = try retryingInterrupts { () -> Int in
+            let result = posix_fallocate(fd, off_t(offset), off_t(length))
+            if result == 0 { return 0 }
+            errno = result
+            return -1
+        }
     }
 
     /// Makes `[offset, offset+length)` read as zeros. Used to wipe the garbage after a torn tail so
@@ -121,9 +124,7 @@ enum Sys {
 
     static func truncate(_ fd: Int32, length: Int64) throws(Errno) {
         try SystemHooks.check(.ftruncate, fd: fd)
-        var result: Int32
-        repeat { result = Glibc.ftruncate(fd, off_t(length)) } while result != 0 && errno == EINTR
-        if result != 0 { throw Errno.current }
+        _ = try retryingInterrupts { Int(Glibc.ftruncate(fd, off_t(length))) }
     }
 
     static func fileSize(_ fd: Int32) throws(Errno) -> Int64 {
@@ -139,6 +140,19 @@ enum Sys {
     /// unwritten extents, tmpfs's fallocated pages) as holes although they hold their blocks.
     static func hasHole(_ fd: Int32) throws(Errno) -> Bool {
         try allocatedBytes(fd) < fileSize(fd)
+    }
+
+    /// The file's device and inode: what identifies it whatever path it was opened by.
+    static func identity(_ fd: Int32) throws(Errno) -> FileIdentity {
+        try SystemHooks.check(.fstat, fd: fd)
+        var device: UInt64 = 0, inode: UInt64 = 0
+        if kv_fd_identity(fd, &device, &inode) != 0 { throw Errno.current }
+        return FileIdentity(device: device, inode: inode)
+    }
+
+    struct FileIdentity: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
     }
 
     /// Blocks allocated on disk, in bytes (what `du` reports).
@@ -185,9 +199,7 @@ enum Sys {
     /// vanish when any descriptor of the file is closed anywhere in the process.
     static func lockExclusive(_ fd: Int32) throws(Errno) {
         try SystemHooks.check(.flock, fd: fd)
-        var result: Int32
-        repeat { result = kv_flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
-        if result != 0 { throw Errno.current }
+        _ = try retryingInterrupts { Int(kv_flock(fd, LOCK_EX | LOCK_NB)) }
     }
 
     static func rename(_ from: String, _ to: String) throws(Errno) {

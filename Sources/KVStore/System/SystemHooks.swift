@@ -3,7 +3,9 @@ import Synchronization
 /// Test seams in the system-call layer: inject an error into any call, and observe every
 /// successful sync (the power-loss simulation snapshots files there).
 ///
-/// Disabled by default; the fast path is one relaxed atomic load.
+/// Compiled in only where tests need them (debug builds define `KVSTORE_FAULT_HOOKS`): in a
+/// release build every hook is an empty function, so a client pays nothing for them. Disabled by
+/// default in a debug build too; the fast path there is one relaxed atomic load.
 final class SystemHooks: Sendable {
     /// Decides whether a call fails: return an errno to inject it, `nil` to let the call run.
     typealias Injector = @Sendable (SystemCall, _ path: String?) -> Int32?
@@ -31,29 +33,39 @@ final class SystemHooks: Sendable {
 
     @inline(__always)
     static func check(_ call: SystemCall, path: String) throws(Errno) {
+        #if KVSTORE_FAULT_HOOKS
         guard enabled.load(ordering: .relaxed) else { return }
         if let injected = state.withLock({ $0.injector?(call, path) }) { throw Errno(injected) }
+        #endif
     }
 
     @inline(__always)
     static func check(_ call: SystemCall, fd: Int32) throws(Errno) {
+        #if KVSTORE_FAULT_HOOKS
         guard enabled.load(ordering: .relaxed) else { return }
         if let injected = state.withLock({ s in s.injector?(call, s.paths[fd]) }) { throw Errno(injected) }
+        #endif
     }
 
     static func opened(_ fd: Int32, path: String) {
+        #if KVSTORE_FAULT_HOOKS
         guard enabled.load(ordering: .relaxed) else { return }
         state.withLock { $0.paths[fd] = path }
+        #endif
     }
 
     static func closed(_ fd: Int32) {
+        #if KVSTORE_FAULT_HOOKS
         guard enabled.load(ordering: .relaxed) else { return }
         _ = state.withLock { $0.paths.removeValue(forKey: fd) }
+        #endif
     }
 
     static func synced(_ fd: Int32) {
+        #if KVSTORE_FAULT_HOOKS
         guard enabled.load(ordering: .relaxed) else { return }
         let (observer, path) = state.withLock { ($0.syncObserver, $0.paths[fd]) }
         if let observer, let path { observer(path) }
+        #endif
     }
 }

@@ -29,6 +29,7 @@ extension StoreEngine {
         let manifest: Manifest
         if names.contains(FileNames.manifest) {
             manifest = try Manifest.decode(readWholeFile(manifestPath), path: manifestPath)
+            try manifest.checkFeatures(readOnly: configuration.readOnly, path: manifestPath)
         } else if configuration.readOnly {
             throw KVError(.notAStore, "the directory holds no STORE file", path: directory)
         } else if names.contains(where: { $0 != FileNames.lock && $0 != FileNames.manifest + FileNames.temporarySuffix }) {

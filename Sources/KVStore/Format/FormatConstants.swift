@@ -1,11 +1,35 @@
 // See FORMAT.md for the normative description of every file. The constants here are named as
 // the fields there are.
 
-/// Versions of the on-disk format. A reader accepts files with its own major version and any
-/// minor version; a larger major version is refused with ``KVError/Code/incompatibleFormat``.
+/// Versions of the on-disk format (FORMAT.md §9). A reader accepts files with its own major
+/// version and any minor version (the `STORE` file's feature flags, not the minor version, say
+/// whether this build can use a store); a larger major version is refused with
+/// ``KVError/Code/incompatibleFormat``.
 enum FormatVersion {
     static let major: UInt16 = 1
     static let minor: UInt16 = 0
+}
+
+/// The feature flags of the `STORE` file (FORMAT.md §2.1, §9), in three sets modelled on ext4's:
+/// a build refuses a store with an *incompatible* feature it does not know, opens one with an
+/// unknown *read-only-compatible* feature only read-only, and ignores unknown *compatible* ones.
+/// A feature's bit is added to the set it belongs to here when this build implements it.
+enum Features {
+    /// Incompatible features this build implements: none yet.
+    static let knownIncompatible: UInt32 = 0
+    /// Read-only-compatible features this build implements: none yet.
+    static let knownReadOnlyCompatible: UInt16 = 0
+    /// Compatible features this build implements: none yet (unknown ones are ignored anyway).
+    static let knownCompatible: UInt16 = 0
+
+    /// "bit 3 (0x00000008)", "bits 0, 17 (0x00020001)": the set bits of `flags`, for messages.
+    static func describe(_ flags: UInt64, hexDigits: Int) -> String {
+        var bits: [String] = []
+        for bit in 0..<64 where flags & (1 << UInt64(bit)) != 0 { bits.append(String(bit)) }
+        let hex = String(flags, radix: 16)
+        let padded = String(repeating: "0", count: max(0, hexDigits - hex.count)) + hex
+        return (bits.count == 1 ? "bit " : "bits ") + bits.joined(separator: ", ") + " (0x" + padded + ")"
+    }
 }
 
 /// File names inside a store directory (FORMAT.md §1).

@@ -67,8 +67,8 @@ extension StoreEngine {
         let indexPath = directory + "/" + FileNames.index
         var index: HashIndex? = nil
         if !configuration.rebuildIndex,
-           let (existing, trust) = HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
-                                                  bootID: bootID, writable: false),
+           let (existing, trust) = try HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
+                                                      bootID: bootID, writable: false),
            trust == .clean, let last = files.last, existing.covered.segmentID == last.id,
            (try? last.size()) == existing.covered.offset {
             index = existing
@@ -157,12 +157,13 @@ extension StoreEngine {
         // published; `nil` when unknown (after a power loss), then the whole tail is wiped.
         var wipeLimit: Int? = nil
         let opened = files.isEmpty || configuration.rebuildIndex ? nil
-            : HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
+            : try HashIndex.open(path: indexPath, storeID: storeID, hashSeed: manifest.hashSeed, bootID: bootID)
         var replayed: Replay? = nil
         // Why an index file that exists is not used: worth reporting when it is damage.
         var distrust: String? = nil
         if let (existing, trust) = opened {
             do { replayed = try replay(index: existing, trust: trust, files: files, directory: directory, hasher: hasher, bootID: bootID) }
+            catch where error.code == .io { throw error }  // a read that failed is not a reason to rebuild
             catch { distrust = "the index could not be brought up to date (\(error.message))" }
         } else if !files.isEmpty {
             distrust = HashIndex.distrustReason(path: indexPath)

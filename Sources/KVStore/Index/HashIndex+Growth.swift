@@ -21,6 +21,7 @@ extension HashIndex {
             live += 1
         }
         grown.setCounts(live: live, tombstones: 0)
+        grown.assertBuiltCorrectly("index growth")
         grown.setCovered(covered, sequence: lastSequence)
         grown.setWriteLimit(writeLimit)
         return grown

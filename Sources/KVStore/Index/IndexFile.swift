@@ -50,33 +50,51 @@ extension HashIndex {
 
     /// Opens and validates an existing index file. Returns `nil` when it cannot be trusted at all
     /// (missing, damaged, from another store, or left open before a reboot); the caller rebuilds.
-    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8], writable: Bool = true) -> (HashIndex, Trust)? {
-        guard let fd = try? Sys.open(path, writable ? O_RDWR : O_RDONLY) else { return nil }
-        guard let size = try? Int(Sys.fileSize(fd)), size >= IndexHeader.pageSize + minimumCapacity * slotSize else {
-            Sys.close(fd); return nil
+    /// Throws when the file is there but cannot be read (EACCES, EIO…): a rebuild would hide that.
+    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8], writable: Bool = true) throws(KVError) -> (HashIndex, Trust)? {
+        let fd: Int32
+        do { fd = try Sys.open(path, writable ? O_RDWR : O_RDONLY) } catch where error == .notFound { return nil } catch {
+            throw error.kvError("open", path: path)
         }
+        var owned = true
+        defer { if owned { Sys.close(fd) } }
+        let size: Int
+        do { size = Int(try Sys.fileSize(fd)) } catch { throw error.kvError("fstat", path: path) }
+        guard size >= IndexHeader.pageSize + minimumCapacity * slotSize else { return nil }
+        // The header first, read: a file that is not this store's index is rebuilt without being
+        // allocated or mapped (a bogus 10 GiB sparse file must not become 10 GiB of disk).
+        var page = [UInt8](repeating: 0, count: IndexHeader.pageSize)
+        let n: Int
+        n = try page.withMutableBytes { (raw) throws(KVError) -> Int in
+            do throws(Errno) { return try Sys.pread(fd, raw.baseAddress!, raw.count, 0) } catch { throw error.kvError("pread", path: path, offset: 0) }
+        }
+        guard n == page.count else { return nil }
+        let capacity = page.withUnsafeBytes { raw -> Int in
+            let h = raw.baseAddress!
+            // Bytes from disk never trap: a huge capacity must not overflow the size check below.
+            let rawCapacity = h.loadLE(UInt64.self, at: IndexHeader.capacity)
+            let capacity = rawCapacity <= UInt64(size / slotSize) ? Int(rawCapacity) : 0
+            guard raw.prefix(8).elementsEqual(magic),
+                  h.loadLE(UInt16.self, at: IndexHeader.formatMajor) == FormatVersion.major,
+                  h.loadLE(UInt64.self, at: IndexHeader.storeID) == storeID,
+                  h.loadLE(UInt64.self, at: IndexHeader.hashSeed) == hashSeed,
+                  capacity >= minimumCapacity, fileLength(capacity: capacity) == size else { return 0 }
+            return capacity
+        }
+        guard capacity > 0 else { return nil }
         // Fully allocated before mapped: a sparse copy of the store (`cp --sparse=always`, a backup
         // that keeps holes) would otherwise fault on a hole at the first touch, and on a full disk
-        // that is SIGBUS, not ENOSPC. A writer allocates the holes (or, on a full disk, rebuilds
-        // into a new file, which fails with ENOSPC); a read-only open, which may not change the
-        // file, does not trust it and rebuilds outside the store.
-        guard let sparse = try? Sys.hasHole(fd) else { Sys.close(fd); return nil }
+        // that is SIGBUS, not ENOSPC. A writer allocates the holes; a read-only open, which may not
+        // change the file, does not trust it and rebuilds outside the store.
+        let sparse: Bool
+        do { sparse = try Sys.hasHole(fd) } catch { throw error.kvError("fstat", path: path) }
         if sparse {
-            guard writable, (try? Sys.allocate(fd, offset: 0, length: Int64(size))) != nil else { Sys.close(fd); return nil }
+            guard writable else { return nil }
+            do { try Sys.allocate(fd, offset: 0, length: Int64(size)) } catch { throw error.kvError("posix_fallocate", path: path) }
         }
-        guard let file = try? MappedFile(fd: fd, path: path, length: size, writable: writable, ownsDescriptor: true) else {
-            Sys.close(fd); return nil
-        }
+        let file = try MappedFile(fd: fd, path: path, length: size, writable: writable, ownsDescriptor: true)
+        owned = false
         let h = UnsafeRawPointer(file.base)
-        // Bytes from disk never trap: a huge capacity must not overflow the size check below.
-        let rawCapacity = h.loadLE(UInt64.self, at: IndexHeader.capacity)
-        let capacity = rawCapacity <= UInt64(size / slotSize) ? Int(rawCapacity) : 0
-        guard UnsafeRawBufferPointer(start: h, count: 8).elementsEqual(magic),
-              h.loadLE(UInt16.self, at: IndexHeader.formatMajor) == FormatVersion.major,
-              h.loadLE(UInt64.self, at: IndexHeader.storeID) == storeID,
-              h.loadLE(UInt64.self, at: IndexHeader.hashSeed) == hashSeed,
-              capacity >= minimumCapacity, fileLength(capacity: capacity) == size
-        else { return nil }
         let index = HashIndex(file: file, capacity: capacity)
         guard index.countsArePlausible else { return nil }
         switch h.loadLE(UInt32.self, at: IndexHeader.state) {

@@ -131,6 +131,7 @@ struct IndexRebuilder {
             try index.insertSlot(hash: hashes[slot], location: locations[slot])
         }
         index.setCounts(live: live, tombstones: 0)
+        index.assertBuiltCorrectly("index rebuild")
         index.setCovered(end, sequence: lastSequence)
         return Outcome(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, keys: live,
                        lost: lost)

@@ -261,6 +261,10 @@ private final class ModelRun {
             try check(expected == value, "after \(after): entries() disagrees with the model: \(mismatch(key, expected: expected, got: value))")
         }
         try check(seen.count == model.count, "after \(after): entries() yields \(seen.count) keys, the model has \(model.count)")
+        // The invariants of the index against the log (HashIndex+Invariants.swift) hold after
+        // every recovery, growth and close this test drives.
+        let violations = try store.engine.invariantViolations()
+        try check(violations.isEmpty, "after \(after): \(violations.prefix(3))")
 
         var keyCount = 0
         var keys = try store.keys()

@@ -135,6 +135,25 @@ struct IndexDamageTests {
         }
     }
 
+    @Test func ioErrorReadingTheIndexOnOpenIsThrownNotHiddenByARebuild() throws {
+        try withScratchDirectory { directory in
+            let configuration = try Self.populate(directory, keys: 100)
+            let before = try FileSurgery.snapshot(directory)
+            let fault = BadInputTests.Fault(.pread, errno: EIO, pathSuffixes: ["/" + FileNames.index])
+            fault.armed.store(true, ordering: .releasing)
+            try withSystemHooks(directory: directory, injector: { fault.injector($0, $1) }) {
+                do {
+                    let store = try Store(path: directory, configuration: configuration)
+                    Issue.record("opened although the index could not be read: \(store.recoveryReport.indexTrust)")
+                    try store.close()
+                } catch let error as KVError {
+                    #expect(error.code == .io && error.errno == EIO && error.systemCall == "pread", "\(error)")
+                }
+            }
+            #expect(try FileSurgery.snapshot(directory) == before)
+        }
+    }
+
     @Test func indexWhoseCountsExceedItsTableIsRebuilt() throws {
         try withScratchDirectory { directory in
             let configuration = try Self.populate(directory, keys: 100)

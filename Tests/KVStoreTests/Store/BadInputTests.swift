@@ -284,6 +284,7 @@ struct BadInputTests {
             } catch let error as KVError {
                 #expect(error.code == .locked)
                 #expect(error.path == directory)
+                #expect(error.message.contains("already open in this process"), "\(error)")
             }
             try store.set([1], forKey: [1])
             try store.close()

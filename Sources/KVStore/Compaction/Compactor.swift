@@ -104,7 +104,7 @@ extension StoreEngine {
             let liveBytes = min(live[file.id] ?? 0, max(0, bytes - Int64(SegmentHeader.size)))
             let dead = max(0, bytes - Int64(SegmentHeader.size) - liveBytes)
             let ratio = bytes > 0 ? Double(dead) / Double(bytes) : 0
-            let hinted = Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file
+            let hinted = file.state == .hinted
             let percent = Int((ratio * 100).rounded())
             var reason: String
             var compacted = false
@@ -128,7 +128,9 @@ extension StoreEngine {
 
     private func copyForward(_ paths: [String], options: Store.CompactionOptions, report: inout Store.CompactionReport) throws(KVError) {
         let all = try withWriter { (w) throws(KVError) in w.segments }
-        let chosen = all.all.filter { paths.contains($0.path) }
+        // Claimed while copied from: the state says who works on a segment, not a flag of the compactor.
+        let chosen = all.all.filter { paths.contains($0.path) && $0.lifecycle.claimForCompaction() }
+        defer { for victim in chosen where victim.state != .retired { victim.lifecycle.release() } }
         var victims = Set(chosen.map(\.id))
         let chunkRecords = 1024
         var copiedSince = 0
@@ -264,6 +266,7 @@ extension StoreEngine {
             return safe
         }
         for victim in chosen where forgotten.contains(victim.id) {
+            victim.lifecycle.advance(to: .retired)
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(victim.id))
             do { try Sys.unlink(victim.path) } catch { throw error.kvError("unlink", path: victim.path) }
             report.segmentsCompacted += 1

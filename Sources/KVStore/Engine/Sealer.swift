@@ -25,6 +25,7 @@ final class Sealer: Sendable {
             // A failed sync is recorded by the coordinator and fails later writes; no hint then.
             guard (try? coordinator.syncSealed(segment)) != nil else { return }
             // Durable and immutable: its descriptor may be closed like any reader's.
+            segment.lifecycle.advance(to: .durable)
             segment.unpin()
             writeHint(segment)
             onSealed.withLock { $0 }?()
@@ -37,6 +38,7 @@ final class Sealer: Sendable {
         queue.async { [self] in
             guard let last = segments.last, (try? coordinator.syncSealed(last)) != nil else { return }
             for segment in segments {
+                segment.lifecycle.advance(to: .durable)
                 segment.unpin()
                 writeHint(segment)
             }
@@ -46,6 +48,7 @@ final class Sealer: Sendable {
     private func writeHint(_ segment: SegmentFile) {
         do {
             try HintFile.build(segment: segment, storeID: storeID).write(directory: directory)
+            segment.lifecycle.advance(to: .hinted)
         } catch {
             // Hints only speed up rebuilds; without one the segment is scanned instead, and
             // compaction leaves it alone (it takes only hinted segments).

@@ -64,6 +64,7 @@ extension StoreEngine {
             }
         }
         try checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
+        recoverStates(files, directory: directory)
         let indexPath = directory + "/" + FileNames.index
         var index: HashIndex? = nil
         if !configuration.rebuildIndex,
@@ -139,6 +140,7 @@ extension StoreEngine {
             }
         }
         try checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
+        recoverStates(files, directory: directory)
         // Leftovers of an interrupted rename (index growth, hint or STORE writes) are never live.
         for name in names where name.hasSuffix(FileNames.temporarySuffix) {
             _ = try? Sys.unlink(directory + "/" + name)
@@ -218,7 +220,6 @@ extension StoreEngine {
         // The active segment: the last one, continued after its last valid record, with whatever a
         // crash left past that point wiped, so that no abandoned bytes can ever pass for a record.
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: lock.directoryDescriptor, writtenSequence: lastSequence)
-        func hasHint(_ file: SegmentFile) -> Bool { Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file }
         let active: ActiveSegment
         if canContinueLast, let last = files.last, last.id == end.segmentID {
             let writable = try last.openForWriting()
@@ -244,14 +245,14 @@ extension StoreEngine {
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(last.id))
             // Sealed segments with a hint were synced before the hint was written; the others
             // (a crash came between the roll and the hint) may hold records only in the page cache.
-            for file in files.dropLast() where !hasHint(file) {
+            for file in files.dropLast() where file.state < .hinted {
                 try file.pin()
                 coordinator.noteActive(file, created: false)
             }
             active = try ActiveSegment.resume(file: last, descriptor: writable, end: end.offset, capacity: configuration.segmentSize)
             coordinator.noteActive(last, created: false)
         } else {
-            for file in files where !hasHint(file) {
+            for file in files where file.state < .hinted {
                 try file.pin()
                 coordinator.noteActive(file, created: false)
             }
@@ -271,7 +272,7 @@ extension StoreEngine {
         let views = ViewBox(ReadView(index: index, segments: segments))
         descriptors.setOnChange { [views] in views.publish(descriptors: $0) }
         let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
-        let unhinted = files.dropLast().filter { !hasHint($0) }
+        let unhinted = files.dropLast().filter { $0.state < .hinted }
         if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted)) }
         var writerConfiguration = configuration
         writerConfiguration.bootID = bootID
@@ -280,6 +281,15 @@ extension StoreEngine {
                             nextSequence: lastSequence + 1)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
                            coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, recovery: report)
+    }
+
+    /// Each segment's state as the disk shows it (FORMAT.md §6.1): a segment with a hint file was
+    /// synced before the hint was written; one without may hold records only in the page cache.
+    /// The one recovery continues becomes active when it is resumed.
+    private static func recoverStates(_ files: [SegmentFile], directory: String) {
+        for file in files {
+            file.lifecycle.recover(as: Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file ? .hinted : .sealed)
+        }
     }
 
     /// Refuses a directory whose segments all name another store: its `STORE` file was replaced
@@ -361,7 +371,7 @@ extension StoreEngine {
         let table = SegmentTable(files)
         for file in files[coveredSegment...] {
             let isLast = file === last
-            let hinted = !isLast && Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file
+            let hinted = !isLast && file.state == .hinted
             var reader = try LogReader(file: file, role: isLast ? .active(end: nil) : .sealed(hinted: hinted),
                                        purpose: .recover(afterPowerLoss: false),
                                        from: file.id == covered.segmentID ? covered.offset : SegmentHeader.size)
@@ -401,7 +411,7 @@ extension StoreEngine {
             guard let file = table.file(location.segmentID) else { return nil }
             return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Int? in
                 let n = try file.read(into: buffer, count: needed, at: location.offset)
-                return Writer.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), r.key) ? slot : nil
+                return RecordHeader.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), r.key) ? slot : nil
             }
         }
         switch (r.header.kind, slot) {

@@ -239,21 +239,15 @@ final class Writer: @unchecked Sendable {
         let needed = RecordHeader.size + key.count
         if location.segmentID == active.id {
             guard let bytes = active.bytes(at: location.offset, count: needed) else { return false }
-            return Self.keyMatches(bytes, key)
+            return RecordHeader.keyMatches(bytes, key)
         }
         guard let file = segments.file(location.segmentID) else { return false }
         return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Bool in
             let n = try file.read(into: buffer, count: needed, at: location.offset)
-            return n == needed && Self.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), key)
+            return n == needed && RecordHeader.keyMatches(UnsafeRawBufferPointer(start: buffer, count: n), key)
         }
     }
 
-    @inline(__always)
-    static func keyMatches(_ record: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> Bool {
-        guard record.count >= RecordHeader.size + key.count,
-              Int(record.baseAddress!.loadLE(UInt32.self, at: 16)) == key.count else { return false }
-        return key.count == 0 || memcmp(record.baseAddress! + RecordHeader.size, key.baseAddress!, key.count) == 0
-    }
 
     // MARK: - Segments
 
@@ -283,6 +277,7 @@ final class Writer: @unchecked Sendable {
         // Stays pinned (so the sealer's sync needs no new descriptor) until the sealer unpins it.
         let sealedDescriptor = active.descriptor
         let sealedEnd = active.end
+        sealedFile.lifecycle.advance(to: .sealed)
         // Dropping the old ActiveSegment unmaps it (the writer holds the only reference); only
         // then is it safe to truncate the file to its records.
         active = next

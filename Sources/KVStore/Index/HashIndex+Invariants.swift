@@ -44,8 +44,16 @@ extension StoreEngine {
     func invariantViolations() throws(KVError) -> [String] {
         let check = { (index: HashIndex, segments: SegmentTable, end: LogPosition) throws(KVError) -> [String] in
             var ends: [UInt32: Int] = [:]
-            for file in segments.all { ends[file.id] = file.id == end.segmentID ? end.offset : try file.size() }
-            return index.invariantViolations(end: end) { ends[$0] }
+            var problems: [String] = []
+            for file in segments.all {
+                ends[file.id] = file.id == end.segmentID ? end.offset : try file.size()
+                // Only the newest segment is active (in a read-only store, none is); none that
+                // readers still see is retired.
+                if file.state == .retired || (file.state == .active) != (file.id == end.segmentID && !self.configuration.readOnly) {
+                    problems.append("\(FileNames.segment(file.id)) is \(file.state)")
+                }
+            }
+            return problems + index.invariantViolations(end: end) { ends[$0] }
         }
         if configuration.readOnly {
             let view = try views.get()

@@ -62,7 +62,7 @@ final class ActiveSegment {
         let header = SegmentHeader(segmentID: id, storeID: storeID).encode()
         header.withUnsafeBytes { mapping.base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         // Only now, when nothing can fail: readers and syncs reach the file through this descriptor.
-        let file = SegmentFile(id: id, path: path, descriptors: descriptors)
+        let file = SegmentFile(id: id, path: path, descriptors: descriptors, state: .active)
         descriptors.pin(descriptor, for: id)
         return ActiveSegment(file: file, descriptor: descriptor, mapping: mapping, capacity: capacity, end: SegmentHeader.size)
     }
@@ -84,6 +84,7 @@ final class ActiveSegment {
             throw error.kvError("posix_fallocate", path: file.path)
         }
         let mapping = try MappedFile(fd: descriptor.fd, path: file.path, length: capacity, writable: true)
+        file.lifecycle.recover(as: .active)
         return ActiveSegment(file: file, descriptor: descriptor, mapping: mapping, capacity: capacity, end: end)
     }
 

@@ -9,12 +9,17 @@ final class SegmentFile: Sendable {
     let id: UInt32
     let path: String
     let descriptors: DescriptorCache
+    /// Where the segment is in its life (``SegmentState``).
+    let lifecycle: SegmentLifecycle
 
-    init(id: UInt32, path: String, descriptors: DescriptorCache) {
+    init(id: UInt32, path: String, descriptors: DescriptorCache, state: SegmentState = .sealed) {
         self.id = id
         self.path = path
         self.descriptors = descriptors
+        self.lifecycle = SegmentLifecycle(state)
     }
+
+    var state: SegmentState { lifecycle.state }
 
     static let foreignStoreMessage = "segment belongs to another store"
 

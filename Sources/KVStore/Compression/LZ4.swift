@@ -26,4 +26,14 @@ enum LZ4 {
                                     Int32(source.count), Int32(rawLength))
         return Int(n) == rawLength
     }
+
+    /// Decompresses exactly `rawLength` bytes into a new array; `nil` when the input is damaged.
+    static func decompressed(_ source: UnsafeRawBufferPointer, rawLength: Int) -> [UInt8]? {
+        var ok = false
+        let value = [UInt8](unsafeUninitializedCapacity: rawLength) { buffer, count in
+            ok = buffer.baseAddress.map { decompress(source, into: $0, rawLength: rawLength) } ?? (rawLength == 0)
+            count = ok ? rawLength : 0
+        }
+        return ok ? value : nil
+    }
 }

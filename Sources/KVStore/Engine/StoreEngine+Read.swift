@@ -43,7 +43,7 @@ extension StoreEngine {
                 let n = try file.read(into: buffer, count: readLength, at: location.offset, table: view.descriptors)
                 let header = try Self.validRecord(buffer, n, file: file, offset: location.offset)
                 let record = UnsafeRawBufferPointer(start: buffer, count: header.length)
-                guard Writer.keyMatches(record, key) else { return nil }  // another key with the same hash
+                guard RecordHeader.keyMatches(record, key) else { return nil }  // another key with the same hash
                 let stored = UnsafeRawBufferPointer(start: buffer + RecordHeader.size + header.keyLength, count: header.storedValueLength)
                 guard header.isCompressed else { return .some(try body(stored)) }
                 return try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R?? in
@@ -109,7 +109,7 @@ extension StoreEngine {
             return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> UInt64? in
                 let n = try file.read(into: buffer, count: needed, at: location.offset, table: view.descriptors)
                 let record = UnsafeRawBufferPointer(start: buffer, count: n)
-                return Writer.keyMatches(record, key) ? RecordHeader.storedSequence(record.baseAddress!) : nil
+                return RecordHeader.keyMatches(record, key) ? RecordHeader.storedSequence(record.baseAddress!) : nil
             }
         }
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // See FORMAT.md §3 "Records" for the normative description.
 
 /// What a record means.
@@ -136,6 +140,61 @@ extension RecordHeader {
     static func storedSequence(_ p: UnsafeRawPointer) -> UInt64 {
         p.loadLE(UInt64.self, at: 8)
     }
+
+    /// The header's claimed length (header, key, stored value), before any check; for sizing a read.
+    static func claimedLength(_ p: UnsafeRawPointer) -> Int {
+        size + Int(p.loadLE(UInt32.self, at: 16)) + Int(p.loadLE(UInt32.self, at: 20))
+    }
+
+    /// The length a header claims when its kind, flags, reserved fields and lengths could be a
+    /// record's: cheap checks before reading a candidate whole (resynchronization, salvage).
+    static func plausibleLength(_ p: UnsafeRawPointer, available: Int) -> Int? {
+        guard available >= size, RecordKind(rawValue: p.loadLE(UInt8.self, at: 4)) != nil,
+              p.loadLE(UInt8.self, at: 5) & ~compressedFlag == 0,
+              p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 else { return nil }
+        let key = Int(p.loadLE(UInt32.self, at: 16)), stored = Int(p.loadLE(UInt32.self, at: 20))
+        guard key <= Limits.maximumKeyLength, stored <= Limits.maximumValueLength else { return nil }
+        return size + key + stored
+    }
+
+    /// Whether the record in `record` (its header and at least its key) carries `key`.
+    @inline(__always)
+    static func keyMatches(_ record: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> Bool {
+        guard record.count >= size + key.count,
+              Int(record.baseAddress!.loadLE(UInt32.self, at: 16)) == key.count else { return false }
+        return key.count == 0 || memcmp(record.baseAddress! + size, key.baseAddress!, key.count) == 0
+    }
+
+    /// A batch header whose commit word was never written (the batch was being written when the
+    /// writer stopped): its `(sequence, count)`, from at least 40 bytes at `p`.
+    static func uncommittedBatch(_ p: UnsafeRawPointer) -> (sequence: UInt64, count: Int)? {
+        let sequence = p.loadLE(UInt64.self, at: 8)
+        let count = Int(p.loadLE(UInt32.self, at: 32))
+        guard p.loadLE(UInt64.self, at: 0) == 0, sequence != 0, p.loadLE(UInt32.self, at: 16) == 0, p.loadLE(UInt32.self, at: 20) == 8,
+              p.loadLE(UInt32.self, at: 24) == 8, p.loadLE(UInt32.self, at: 28) == 0, count > 0,
+              p.loadLE(UInt32.self, at: 36) == 0 else { return nil }
+        return (sequence, count)
+    }
+
+    /// Every field of the header at `p` as stored, unchecked (for showing damaged records).
+    struct StoredFields {
+        var checksum: UInt32
+        var kind: UInt8
+        var flags: UInt8
+        var sequence: UInt64
+        var keyLength: Int
+        var storedValueLength: Int
+        var rawValueLength: Int
+    }
+
+    static func storedFields(_ p: UnsafeRawPointer) -> StoredFields {
+        StoredFields(checksum: p.loadLE(UInt32.self, at: 0), kind: p.loadLE(UInt8.self, at: 4), flags: p.loadLE(UInt8.self, at: 5),
+                     sequence: p.loadLE(UInt64.self, at: 8), keyLength: Int(p.loadLE(UInt32.self, at: 16)),
+                     storedValueLength: Int(p.loadLE(UInt32.self, at: 20)), rawValueLength: Int(p.loadLE(UInt32.self, at: 24)))
+    }
+
+    /// Whether the 8 bytes at `p` are a zero commit word: no record here.
+    static func isUnwritten(_ p: UnsafeRawPointer) -> Bool { p.loadLE(UInt64.self, at: 0) == 0 }
 
     /// The member count of a parsed batch record.
     static func batchCount(_ p: UnsafeRawPointer) -> Int {

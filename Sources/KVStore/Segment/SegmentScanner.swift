@@ -80,7 +80,7 @@ struct SegmentScanner: ~Copyable {
         if available >= RecordHeader.size {
             // Peek at the (unverified) lengths only to size the read; parse() checks everything.
             let p = UnsafeRawPointer(pointer(at))
-            let length = RecordHeader.size + Int(p.loadLE(UInt32.self, at: 16)) + Int(p.loadLE(UInt32.self, at: 20))
+            let length = RecordHeader.claimedLength(p)
             if length > available && length <= limit - at
                 && length <= RecordHeader.size + Limits.maximumKeyLength + Limits.maximumValueLength {
                 available = try fill(at, length)
@@ -148,9 +148,7 @@ extension SegmentScanner {
             var at = 0
             while at + RecordHeader.size <= n {
                 let p = UnsafeRawPointer(buffer + at)
-                if RecordKind(rawValue: p.loadLE(UInt8.self, at: 4)) != nil, p.loadLE(UInt8.self, at: 5) & ~RecordHeader.compressedFlag == 0,
-                   p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 {
-                    let length = RecordHeader.size + Int(p.loadLE(UInt32.self, at: 16)) + Int(p.loadLE(UInt32.self, at: 20))
+                if let length = RecordHeader.plausibleLength(p, available: n - at) {
                     if length <= end - (base + at), length <= Limits.maximumRecordLength {
                         let whole = try ScratchBuffer.with(length) { (record) throws(KVError) -> Bool in
                             let m = try file.read(into: record, count: length, at: base + at)

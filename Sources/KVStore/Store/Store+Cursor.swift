@@ -75,13 +75,7 @@ final class CursorState {
                 let key = Array(r.key)
                 guard wantValue else { return (key, nil) }
                 if !r.header.isCompressed { return (key, Array(r.storedValue)) }
-                var ok = false
-                let value = [UInt8](unsafeUninitializedCapacity: r.header.rawValueLength) { buffer, count in
-                    ok = buffer.baseAddress.map { LZ4.decompress(r.storedValue, into: $0, rawLength: r.header.rawValueLength) }
-                        ?? (r.header.rawValueLength == 0)
-                    count = ok ? r.header.rawValueLength : 0
-                }
-                guard ok else {
+                guard let value = LZ4.decompressed(r.storedValue, rawLength: r.header.rawValueLength) else {
                     throw KVError.corruption("compressed value does not decompress", path: box.scanner.file.path, offset: Int64(r.offset))
                 }
                 return (key, value)

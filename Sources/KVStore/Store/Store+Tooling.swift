@@ -292,8 +292,8 @@ package final class RawSegmentReader {
                 return try damagedToEnd(at: at, reason: "truncated record header", record: nil, body)
             }
             let p = head.baseAddress!
-            if p.loadLE(UInt64.self, at: 0) == 0 {
-                if head.count >= 40, let (sequence, count) = Self.uncommittedBatch(p) {
+            if RecordHeader.isUnwritten(p) {
+                if head.count >= 40, let (sequence, count) = RecordHeader.uncommittedBatch(p) {
                     try body(.uncommittedBatch(offset: at, sequence: sequence, count: count))
                     uncommittedLeft = count
                     at += 40
@@ -305,7 +305,7 @@ package final class RawSegmentReader {
                 at = next
                 continue
             }
-            let plausible = Self.plausibleLength(p, available: head.count)
+            let plausible = RecordHeader.plausibleLength(p, available: head.count)
             let whole = try bytes(at: at, count: plausible.map { min($0, fileSize - at) } ?? head.count)
             let parsed = RecordHeader.parse(whole.baseAddress!, available: whole.count)
             if case .record(let header) = parsed {
@@ -342,13 +342,9 @@ package final class RawSegmentReader {
         }
         let stored = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + header.keyLength)..<header.length])
         guard header.isCompressed else { return Array(stored) }
-        var ok = false
-        let value = [UInt8](unsafeUninitializedCapacity: header.rawValueLength) { buffer, count in
-            ok = buffer.baseAddress.map { LZ4.decompress(stored, into: $0, rawLength: header.rawValueLength) }
-                ?? (header.rawValueLength == 0)
-            count = ok ? header.rawValueLength : 0
+        guard let value = LZ4.decompressed(stored, rawLength: header.rawValueLength) else {
+            throw KVError.corruption("compressed value does not decompress", path: path, offset: Int64(record.offset))
         }
-        guard ok else { throw KVError.corruption("compressed value does not decompress", path: path, offset: Int64(record.offset)) }
         return value
     }
 
@@ -395,34 +391,12 @@ package final class RawSegmentReader {
         try SegmentScanner.nextValidRecord(in: file, after: damaged, end: fileSize)
     }
 
-    /// The record length a header claims, when its kind, reserved fields and lengths are plausible.
-    private static func plausibleLength(_ p: UnsafeRawPointer, available: Int) -> Int? {
-        guard available >= RecordHeader.size, (1...3).contains(p.loadLE(UInt8.self, at: 4)),
-              p.loadLE(UInt8.self, at: 5) & ~RecordHeader.compressedFlag == 0,
-              p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 else { return nil }
-        let key = Int(p.loadLE(UInt32.self, at: 16)), stored = Int(p.loadLE(UInt32.self, at: 20))
-        guard key <= Limits.maximumKeyLength, stored <= Limits.maximumValueLength else { return nil }
-        return RecordHeader.size + key + stored
-    }
-
-    /// A zero commit word in front of a batch header's body: `(sequence, count)`.
-    private static func uncommittedBatch(_ p: UnsafeRawPointer) -> (UInt64, Int)? {
-        let sequence = p.loadLE(UInt64.self, at: 8)
-        let count = Int(p.loadLE(UInt32.self, at: 32))
-        guard sequence != 0, p.loadLE(UInt32.self, at: 16) == 0, p.loadLE(UInt32.self, at: 20) == 8,
-              p.loadLE(UInt32.self, at: 24) == 8, p.loadLE(UInt32.self, at: 28) == 0, count > 0,
-              p.loadLE(UInt32.self, at: 36) == 0 else { return nil }
-        return (sequence, count)
-    }
-
     /// The header fields at `p`, and the key when it was read whole.
     private static func fields(_ p: UnsafeRawPointer, at offset: Int, available: Int) -> RawRecord {
-        let keyLength = Int(p.loadLE(UInt32.self, at: 16))
-        let key: [UInt8]? = available >= RecordHeader.size + keyLength
-            ? Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: keyLength)) : nil
-        return RawRecord(offset: offset, kind: p.loadLE(UInt8.self, at: 4), flags: p.loadLE(UInt8.self, at: 5),
-                         sequence: p.loadLE(UInt64.self, at: 8), keyLength: keyLength,
-                         storedValueLength: Int(p.loadLE(UInt32.self, at: 20)), rawValueLength: Int(p.loadLE(UInt32.self, at: 24)),
-                         checksum: p.loadLE(UInt32.self, at: 0), key: key)
+        let f = RecordHeader.storedFields(p)
+        let key: [UInt8]? = available >= RecordHeader.size + f.keyLength
+            ? Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: f.keyLength)) : nil
+        return RawRecord(offset: offset, kind: f.kind, flags: f.flags, sequence: f.sequence, keyLength: f.keyLength,
+                         storedValueLength: f.storedValueLength, rawValueLength: f.rawValueLength, checksum: f.checksum, key: key)
     }
 }

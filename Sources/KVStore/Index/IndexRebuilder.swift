@@ -8,22 +8,24 @@ import Glibc
 /// without a valid hint are scanned. Keys are compared exactly — a temporary table keeps, per key,
 /// where its bytes are in the hint data — and the newest sequence number wins, so the result does
 /// not depend on the order segments are read in. Only live keys go into the new file: no tombstones.
-struct IndexRebuilder {
-    /// What was found while rebuilding.
-    struct Outcome {
-        var index: HashIndex
-        /// Where the log ends: the end of the last valid record of the last segment.
-        var end: LogPosition
-        var lastSequence: UInt64
-        /// Where a torn tail starts in the last segment, if there is one.
-        var tornTail: Int?
-        /// Damage found in sealed segments (their remaining records are not indexed).
-        var problems: [KVError]
-        var keys: Int
-        /// Segments after the point where a power loss cut the history; not indexed (FORMAT.md §6).
-        var lost: [SegmentFile]
-    }
+/// What bringing the index up to date with the log found, by replay or by rebuild: one result,
+/// whichever path produced it.
+struct RecoveredLog {
+    var index: HashIndex
+    /// Where the log ends: the end of the last valid record of the last segment read.
+    var end: LogPosition
+    var lastSequence: UInt64
+    /// Where a torn tail (or a power loss's cut) starts in the segment the log ends in.
+    var tornTail: Int?
+    /// Damage found in sealed segments (their remaining records are not indexed).
+    var problems: [KVError]
+    /// Records a replay applied (0 for a rebuild).
+    var replayedRecords: Int
+    /// Segments after the point where a power loss cut the history; not indexed (FORMAT.md §6).
+    var lost: [SegmentFile]
+}
 
+struct IndexRebuilder {
     let directory: String
     let storeID: UInt64
     let hashSeed: UInt64
@@ -38,7 +40,7 @@ struct IndexRebuilder {
         var hint: HintFile
     }
 
-    func rebuild(segments: [SegmentFile], path: String, generation: UInt64) throws(KVError) -> Outcome {
+    func rebuild(segments: [SegmentFile], path: String, generation: UInt64) throws(KVError) -> RecoveredLog {
         var sources: [Source] = []
         var problems: [KVError] = []
         var tornTail: Int? = nil
@@ -133,7 +135,7 @@ struct IndexRebuilder {
         index.setCounts(live: live, tombstones: 0)
         index.assertBuiltCorrectly("index rebuild")
         index.setCovered(end, sequence: lastSequence)
-        return Outcome(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems, keys: live,
-                       lost: lost)
+        return RecoveredLog(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems,
+                            replayedRecords: 0, lost: lost)
     }
 }

@@ -1,6 +1,7 @@
 import KVStore
 
-/// The `kvstore` engine: this project's `KVStore.Store`, through its public API only.
+/// The `kvstore` engine: this project's `KVStore.Store`, through its public API (and, to name the files `--cold`
+/// evicts, the package's tooling API, so that kvbench does not know the store's file layout).
 ///
 /// Gets use `withValue(forKey:)`, which hands the value over without allocating; all threads share the store.
 public enum KVStoreEngine: BenchEngine {
@@ -11,9 +12,9 @@ public enum KVStoreEngine: BenchEngine {
         KVStoreHandle(store: try Store(path: directory, configuration: configuration(options)))
     }
 
-    /// The segment files (`*.seg`): what `--cold` evicts. The index is mmap'd, so DONTNEED would not drop it anyway.
+    /// The segment files: what `--cold` evicts. The index is mmap'd, so DONTNEED would not drop it anyway.
     public static func dataFiles(in directory: String) -> [String] {
-        FileSystem.regularFiles(under: directory).filter { $0.hasSuffix(".seg") }
+        Store.toolingSegmentFiles(in: directory)
     }
 
     /// `Store.rebuildIndex`: under the store's lock, the index rebuilt from the segments (through their hint files),

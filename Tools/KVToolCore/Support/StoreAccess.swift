@@ -8,7 +8,7 @@ import KVStore
 enum StoreAccess {
     /// What a command does with the store.
     enum Purpose {
-        /// Reads only: stat, segments, get, scan, verify, export.
+        /// Reads only: stat, segments, get, scan, verify, export, compact --dry-run.
         case inspect
         /// Writes to an existing store.
         case modify

@@ -134,35 +134,25 @@ extension Store {
 
 // MARK: - The lock
 
-/// The store's `flock`, held until ``release()`` or deinit.
+/// The store's lock, the one opening the store takes (an `flock` on the directory, and on the
+/// `LOCK` file when there is one), held until ``release()`` or deinit.
 package final class ToolingLock {
-    private var fd: Int32
+    private var lock: StoreLock?
 
-    /// Takes the exclusive lock of the store in `directory` without waiting. With `create: false`
-    /// and no `LOCK` file, no lock is taken and no file is created (nobody can hold it either).
+    /// Takes the exclusive lock of the store in `directory`, waiting a few milliseconds at most.
+    /// With `create`, a missing `LOCK` file is created and locked too, as a writer does; without,
+    /// no file is created.
     /// - Throws: ``KVError/Code/locked`` when another process holds it, ``KVError/Code/io``.
     package init(directory: String, create: Bool) throws(KVError) {
-        let path = directory + "/" + FileNames.lock
-        if !create && Sys.kind(of: path) == .missing {
-            fd = -1
-            return
-        }
-        do { fd = try Sys.open(path, create ? O_RDWR | O_CREAT : O_RDONLY) } catch { throw error.kvError("open", path: path) }
-        do { try Sys.lockExclusive(fd) } catch {
-            Sys.close(fd)
-            fd = -1
-            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: path) }
-            throw error.kvError("flock", path: path)
-        }
+        let lock = try StoreLock.acquire(directory: directory)
+        if create { try lock.lockLegacyFile() }
+        self.lock = lock
     }
 
-    /// Releases the lock (closing its descriptor).
+    /// Releases the lock (closing its descriptors).
     package func release() {
-        if fd >= 0 { Sys.close(fd) }
-        fd = -1
+        lock = nil
     }
-
-    deinit { release() }
 }
 
 // MARK: - Segments and records of an open store

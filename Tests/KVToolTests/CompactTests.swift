@@ -36,6 +36,51 @@ import Testing
         #expect((json["segments"] as? [[String: Any]])?.first?["compacted"] as? Bool == true)
     }
 
+    /// A dry run opens the store read-only: not a byte changes, also in a store left as a crash
+    /// leaves it (a copy of an open store), which an open for writing would recover.
+    @Test func dryRunChangesNoByteOfTheStore() throws {
+        let dir = try TemporaryDirectory()
+        let clean = dir.sub("clean"), crashed = dir.sub("crashed")
+        try Fixtures.makeOverwrittenStore(clean, count: 600)
+        let open = try KVStoreHandle(path: dir.sub("open"))
+        try open.fill()
+        try Fixtures.copyFiles(from: dir.sub("open"), to: crashed)
+        open.close()
+        for store in [clean, crashed] {
+            let before = DirectorySnapshot(store)
+            for format in ["text", "json"] {
+                let run = try KVTool.run("compact", store, "--dry-run", "--min-dead-bytes", "1K", "--format", format)
+                #expect(run.status == 0, "\(store) \(format): \(run.stderr)")
+                #expect(run.stderr == "")
+                #expect(DirectorySnapshot(store) == before, "\(store) \(format)")
+            }
+        }
+    }
+
+    /// ...so it needs no permission to write: it works where its user may only read (the directory
+    /// mode 555, the files owned by another user when the tests run as root).
+    @Test(.enabled(if: KVTool.canRunUnprivileged, "needs setpriv(1) to drop root's privileges"))
+    func dryRunWorksOnAStoreInAReadOnlyDirectory() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        try Fixtures.makeOverwrittenStore(store, count: 600)
+        let before = DirectorySnapshot(store)
+        #expect(chmod(dir.path, 0o755) == 0)
+        #expect(chmod(store, 0o555) == 0)
+        defer { chmod(store, 0o755) }
+        let run = try KVTool.runUnprivileged(["compact", store, "--dry-run", "--min-dead-bytes", "1K"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr == "")
+        #expect(run.lines.first?.hasPrefix("00000001.seg: compact: ") == true)
+        #expect(run.lines.last?.hasPrefix("would compact ") == true)
+        #expect(DirectorySnapshot(store) == before)
+        if geteuid() == 0 {
+            // The control: a real compaction, which must write, is refused to the same user.
+            #expect(try KVTool.runUnprivileged(["compact", store, "--min-dead-bytes", "1K"]).status != 0)
+            #expect(DirectorySnapshot(store) == before)
+        }
+    }
+
     @Test func dryRunSummaryCountsWhatWouldBeCompacted() throws {
         let dir = try TemporaryDirectory()
         let store = dir.sub("s")

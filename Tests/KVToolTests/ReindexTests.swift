@@ -41,6 +41,23 @@ import Testing
         #expect(DirectorySnapshot(store) == before)
     }
 
+    /// The store's lock is on its directory: a store open elsewhere is left alone even when its
+    /// LOCK file was deleted (as "stale lock" clean-ups do), and its index is not touched.
+    @Test func leavesAnOpenStoreAloneEvenWithoutItsLockFile() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let open = try KVStoreHandle(path: store)
+        defer { open.close() }
+        try open.fill()
+        try FileManager.default.removeItem(atPath: store + "/LOCK")
+        let index = DirectorySnapshot(store).files["index"]
+        let run = try KVTool.run("reindex", store)
+        #expect(run.status == 75)
+        #expect(run.stderr == "kvtool: \(store): locked: another process has the store open; try again when it has closed it\n")
+        #expect(DirectorySnapshot(store).files["index"] == index)
+        #expect(!FileManager.default.fileExists(atPath: store + "/LOCK"))
+    }
+
     @Test func refusesWhatIsNotAStore() throws {
         let dir = try TemporaryDirectory()
         let run = try KVTool.run("reindex", dir.path)

@@ -148,4 +148,19 @@ import Testing
         #expect(run.status == 75)
         #expect(!FileManager.default.fileExists(atPath: dir.sub("out")))
     }
+
+    /// The lock is the store's own, on its directory: a writer that lost its LOCK file (a "stale
+    /// lock" clean-up) still keeps salvage out.
+    @Test func waitsForAWriterWhoseLockFileWasDeleted() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        let open = try KVStoreHandle(path: store)
+        defer { open.close() }
+        try open.fill()
+        try FileManager.default.removeItem(atPath: store + "/LOCK")
+        let run = try KVTool.run("salvage", store, "--output", dir.sub("out"))
+        #expect(run.status == 75)
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("out")))
+        #expect(!FileManager.default.fileExists(atPath: store + "/LOCK"))
+    }
 }

@@ -162,7 +162,7 @@ public struct KVBenchCommand: ParsableCommand {
         let json = JSONReport.render(report)
         if config.format == .json { StandardStreams.output(json) }
         if let output = config.output { try ReportFile.write(json, to: output) }
-        if report.skipped.contains(where: { $0.reason.hasPrefix("failed") }) { throw ExitCode.failure }
+        if report.skipped.contains(where: \.failed) { throw ExitCode.failure }
     }
 }
 

@@ -52,7 +52,7 @@ public struct BenchRunner {
                 } catch {
                     let reason = "failed: \(error)"
                     StandardStreams.error("kvbench: \(benchmark.rawValue) on \(engine.name) \(reason)\n")
-                    skipped.append(SkippedBenchmark(engine: engine.name, name: benchmark.rawValue, reason: reason))
+                    skipped.append(SkippedBenchmark(engine: engine.name, name: benchmark.rawValue, reason: reason, failed: true))
                     text?(TextReport.skipped(benchmark.rawValue, reason: reason))
                     try? run.closeStore()
                 }

@@ -16,9 +16,10 @@ public protocol BenchEngine: Sendable {
     /// The default is every regular file under `directory`.
     static func dataFiles(in directory: String) -> [String]
 
-    /// Deletes the store's index (the store is closed) so that the next `open` must rebuild it. Returns false when
-    /// the engine has no separate index, which makes the `rebuild` benchmark N/A for it.
-    static func removeIndex(in directory: String) throws -> Bool
+    /// What the `rebuild` benchmark times: a call that rebuilds the index of the closed store in `directory` from its
+    /// data, as the engine does when its index is lost, leaving the store closed. Nil when the engine has no separate
+    /// index, which makes `rebuild` N/A for it.
+    static func indexRebuild(in directory: String, options: EngineOptions) -> (() throws -> Void)?
 }
 
 extension BenchEngine {
@@ -26,7 +27,7 @@ extension BenchEngine {
     public static func dataFiles(in directory: String) -> [String] { FileSystem.regularFiles(under: directory) }
 
     /// No separate index.
-    public static func removeIndex(in directory: String) throws -> Bool { false }
+    public static func indexRebuild(in directory: String, options: EngineOptions) -> (() throws -> Void)? { nil }
 }
 
 /// An open store, shared by all threads of a benchmark.

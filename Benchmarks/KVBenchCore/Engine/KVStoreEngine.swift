@@ -1,9 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import KVStore
 
-/// The `kvstore` engine: this project's `KVStore.Store`, through its public API only.
+/// The `kvstore` engine: this project's `KVStore.Store`, through its public API (and, to name the files `--cold`
+/// evicts, the package's tooling API, so that kvbench does not know the store's file layout).
 ///
 /// Gets use `withValue(forKey:)`, which hands the value over without allocating; all threads share the store.
 public enum KVStoreEngine: BenchEngine {
@@ -11,6 +9,23 @@ public enum KVStoreEngine: BenchEngine {
     public static let summary = "KVStore (this package): log-structured segments + mmap'd hash index"
 
     public static func open(directory: String, options: EngineOptions) throws -> any EngineStore {
+        KVStoreHandle(store: try Store(path: directory, configuration: configuration(options)))
+    }
+
+    /// The segment files: what `--cold` evicts. The index is mmap'd, so DONTNEED would not drop it anyway.
+    public static func dataFiles(in directory: String) -> [String] {
+        Store.toolingSegmentFiles(in: directory)
+    }
+
+    /// `Store.rebuildIndex`: under the store's lock, the index rebuilt from the segments (through their hint files),
+    /// then a clean close.
+    public static func indexRebuild(in directory: String, options: EngineOptions) -> (() throws -> Void)? {
+        let configuration = configuration(options)
+        return { _ = try Store.rebuildIndex(at: directory, configuration: configuration) }
+    }
+
+    /// The configuration every open uses.
+    static func configuration(_ options: EngineOptions) -> Store.Configuration {
         var configuration = Store.Configuration()
         // The same size hint the floor gets for its table.
         configuration.expectedKeyCount = options.expectedKeys
@@ -24,19 +39,7 @@ public enum KVStoreEngine: BenchEngine {
         case .sync: configuration.durability = .sync
         case .periodic(let ms): configuration.durability = .periodic(.milliseconds(ms))
         }
-        return KVStoreHandle(store: try Store(path: directory, configuration: configuration))
-    }
-
-    /// The segment files (`*.seg`): what `--cold` evicts. The index is mmap'd, so DONTNEED would not drop it anyway.
-    public static func dataFiles(in directory: String) -> [String] {
-        FileSystem.regularFiles(under: directory).filter { $0.hasSuffix(".seg") }
-    }
-
-    /// Deletes the `index` file; the next open rebuilds it from the segments (and their hint files).
-    public static func removeIndex(in directory: String) throws -> Bool {
-        let path = directory + "/index"
-        if unlink(path) != 0 && errno != ENOENT { throw BenchError.system("unlink", path) }
-        return true
+        return configuration
     }
 }
 

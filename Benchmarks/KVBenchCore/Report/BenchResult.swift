@@ -94,6 +94,8 @@ public struct SkippedBenchmark: Sendable, Equatable {
     public var name: String
     /// "N/A: …", "skipped: …" or "failed: …".
     public var reason: String
+    /// Whether the benchmark threw (the reason is then "failed: …"), rather than not applying.
+    public var failed = false
 }
 
 /// Everything one kvbench run produced.

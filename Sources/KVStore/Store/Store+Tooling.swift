@@ -2,10 +2,12 @@
 import Glibc
 #endif
 
-// Package-level access to the store's files and internals for `kvtool` (Tools/KVToolCore).
-// Nothing here is public API, and nothing here writes to a store (beyond creating the LOCK file
-// when asked to): the helpers read the STORE file, list segments, walk records (through the open
-// store's view, or straight from a segment file, damaged or not) and take the store's lock.
+// Package-level access to the store's files and internals for `kvtool` (Tools/KVToolCore) and
+// `kvbench` (Benchmarks/KVBenchCore), so that neither knows the directory's layout: file names,
+// header sizes and the meaning of errors are decided here. Nothing here is public API, and nothing
+// here writes to a store (beyond creating the LOCK file when asked to): the helpers read the STORE
+// file, name and classify the directory's files, walk records (through the open store's view, or
+// straight from a segment file, damaged or not) and take the store's lock.
 
 // MARK: - The STORE file and the directory
 
@@ -23,13 +25,77 @@ package enum ToolingPathKind: Sendable {
     case missing, directory, file, other
 }
 
+/// What a file in a store directory is, by its name (see ``Store/toolingFileKind(_:)``).
+package enum ToolingFileKind: Sendable, Equatable {
+    /// The STORE file.
+    case manifest
+    /// The LOCK file.
+    case lock
+    /// The index file.
+    case index
+    /// A segment file of the log.
+    case segment(UInt32)
+    /// A segment set aside by recovery because it lies past the point where a power loss cut the
+    /// log: the store no longer reads it, `kvtool salvage` does.
+    case setAsideSegment(UInt32)
+    /// A segment's hint file.
+    case hint(UInt32)
+    /// A file being written, to be renamed into place (a leftover after a crash).
+    case temporary
+    /// Anything else: not one of the store's files.
+    case other
+}
+
 extension Store {
     /// The format version this build writes and reads.
     package static var toolingFormatVersion: (major: UInt16, minor: UInt16) { (FormatVersion.major, FormatVersion.minor) }
 
-    /// File names of a store directory: the manifest, the lock and the index.
-    package static var toolingFileNames: (manifest: String, lock: String, index: String) {
-        (FileNames.manifest, FileNames.lock, FileNames.index)
+    /// File names of a store directory, for messages and help texts: the manifest, the lock, the
+    /// index, and the patterns of segment files and of segments set aside by recovery
+    /// (`NNNNNNNN.seg`, `NNNNNNNN.seg.lost`). To tell what a name is, use ``toolingFileKind(_:)``.
+    package static var toolingFileNames: (manifest: String, lock: String, index: String, segmentPattern: String,
+                                          setAsidePattern: String) {
+        let segment = "NNNNNNNN" + FileNames.segmentSuffix
+        return (FileNames.manifest, FileNames.lock, FileNames.index, segment, segment + FileNames.lostSuffix)
+    }
+
+    /// What the file called `name` in a store directory is.
+    package static func toolingFileKind(_ name: String) -> ToolingFileKind {
+        switch name {
+        case FileNames.manifest: return .manifest
+        case FileNames.lock: return .lock
+        case FileNames.index: return .index
+        default: break
+        }
+        if let id = FileNames.segmentID(of: name, suffix: FileNames.segmentSuffix) { return .segment(id) }
+        if name.hasSuffix(FileNames.lostSuffix),
+           let id = FileNames.segmentID(of: String(name.dropLast(FileNames.lostSuffix.count)), suffix: FileNames.segmentSuffix) {
+            return .setAsideSegment(id)
+        }
+        if let id = FileNames.segmentID(of: name, suffix: FileNames.hintSuffix) { return .hint(id) }
+        if name.hasSuffix(FileNames.temporarySuffix) { return .temporary }
+        return .other
+    }
+
+    /// The paths of the segment files in `directory` (set-aside ones not included), oldest first;
+    /// empty when it cannot be listed. Changes nothing and takes no lock.
+    package static func toolingSegmentFiles(in directory: String) -> [String] {
+        let names = (try? Sys.listDirectory(directory)) ?? []
+        return names.compactMap { name -> (UInt32, String)? in
+            guard case .segment(let id) = toolingFileKind(name) else { return nil }
+            return (id, directory + "/" + name)
+        }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// Whether `directory` holds nothing but what a store being created holds before its STORE
+    /// file is complete, so that another process may be creating a store there right now. A
+    /// creator locks the directory, writes `STORE.tmp`, renames it to `STORE`, then creates and
+    /// locks `LOCK` (an older build made `LOCK` first); the open treats a directory holding only
+    /// `LOCK` and `STORE.tmp` as empty. `false` when it cannot be listed.
+    package static func toolingMayBeBeingCreated(directory: String) -> Bool {
+        let creating: Set<String> = [FileNames.lock, FileNames.manifest, FileNames.manifest + FileNames.temporarySuffix]
+        guard let names = try? Sys.listDirectory(directory) else { return false }
+        return names.allSatisfy(creating.contains)
     }
 
     /// What `path` is, following symbolic links.
@@ -68,35 +134,25 @@ extension Store {
 
 // MARK: - The lock
 
-/// The store's `flock`, held until ``release()`` or deinit.
+/// The store's lock, the one opening the store takes (an `flock` on the directory, and on the
+/// `LOCK` file when there is one), held until ``release()`` or deinit.
 package final class ToolingLock {
-    private var fd: Int32
+    private var lock: StoreLock?
 
-    /// Takes the exclusive lock of the store in `directory` without waiting. With `create: false`
-    /// and no `LOCK` file, no lock is taken and no file is created (nobody can hold it either).
+    /// Takes the exclusive lock of the store in `directory`, waiting a few milliseconds at most.
+    /// With `create`, a missing `LOCK` file is created and locked too, as a writer does; without,
+    /// no file is created.
     /// - Throws: ``KVError/Code/locked`` when another process holds it, ``KVError/Code/io``.
     package init(directory: String, create: Bool) throws(KVError) {
-        let path = directory + "/" + FileNames.lock
-        if !create && Sys.kind(of: path) == .missing {
-            fd = -1
-            return
-        }
-        do { fd = try Sys.open(path, create ? O_RDWR | O_CREAT : O_RDONLY) } catch { throw error.kvError("open", path: path) }
-        do { try Sys.lockExclusive(fd) } catch {
-            Sys.close(fd)
-            fd = -1
-            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: path) }
-            throw error.kvError("flock", path: path)
-        }
+        let lock = try StoreLock.acquire(directory: directory)
+        if create { try lock.lockLegacyFile() }
+        self.lock = lock
     }
 
-    /// Releases the lock (closing its descriptor).
+    /// Releases the lock (closing its descriptors).
     package func release() {
-        if fd >= 0 { Sys.close(fd) }
-        fd = -1
+        lock = nil
     }
-
-    deinit { release() }
 }
 
 // MARK: - Segments and records of an open store
@@ -201,6 +257,46 @@ package struct ToolingSegmentHeader: Sendable, Equatable {
     package var storeID: UInt64
     package var formatMajor: UInt16
     package var formatMinor: UInt16
+}
+
+/// What reading a segment file's header found (see ``Store/toolingReadSegmentHeader(_:)``).
+package enum ToolingSegmentHeaderRead: Sendable {
+    /// A valid header.
+    case header(ToolingSegmentHeader)
+    /// The file is at least a header long but does not start with the segment magic: it is not a
+    /// segment file at all (a tool refuses it unless told to read it anyway).
+    case notASegmentFile(KVError)
+    /// A segment file whose header is damaged (too short, checksum mismatch): its records may
+    /// still be read.
+    case damaged(KVError)
+}
+
+extension Store {
+    /// Bytes of a segment file's header: where its first record starts.
+    package static var toolingSegmentHeaderSize: Int { SegmentHeader.size }
+
+    /// Decodes the header of the segment file `reader` reads, telling a file that is not a
+    /// segment file from a damaged header.
+    /// - Throws: ``KVError/Code/incompatibleFormat`` for a segment of a newer format, ``KVError/Code/io``.
+    package static func toolingReadSegmentHeader(_ reader: RawSegmentReader) throws(KVError) -> ToolingSegmentHeaderRead {
+        do {
+            return .header(try reader.header())
+        } catch where error.code == .corruption {
+            // As SegmentHeader.decode decides: the length first, then the magic.
+            if reader.fileSize >= SegmentHeader.size && lacksSegmentMagic(reader.path) { return .notASegmentFile(error) }
+            return .damaged(error)
+        }
+    }
+
+    /// Whether the file at `path` starts with bytes other than the segment magic (`false` when
+    /// they cannot be read).
+    private static func lacksSegmentMagic(_ path: String) -> Bool {
+        guard let fd = try? Sys.open(path, O_RDONLY) else { return false }
+        defer { Sys.close(fd) }
+        var head = [UInt8](repeating: 0, count: SegmentHeader.magic.count)
+        let n = try? head.withUnsafeMutableBytes { raw throws(Errno) in try Sys.pread(fd, raw.baseAddress!, raw.count, 0) }
+        return n == head.count && head != SegmentHeader.magic
+    }
 }
 
 /// A record as found in a segment file. For a damaged record, the fields hold what its header

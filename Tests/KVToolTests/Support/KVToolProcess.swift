@@ -40,13 +40,33 @@ enum KVTool {
 
     /// Runs `kvtool arguments…` with `stdin` (or /dev/null) and waits for it.
     static func run(_ arguments: [String], stdin: [UInt8]? = nil) throws -> ToolRun {
+        try run(executable: path, arguments, stdin: stdin)
+    }
+
+    /// Whether ``runUnprivileged(_:)`` can run `kvtool` as a user that file permissions apply to:
+    /// the tests' own user when it is not root, or `nobody` through `setpriv(1)` when it is.
+    static var canRunUnprivileged: Bool {
+        geteuid() != 0 || FileManager.default.isExecutableFile(atPath: setpriv)
+    }
+
+    /// Runs `kvtool arguments…` as a user that file permissions apply to (root ignores them): as
+    /// `nobody` when the tests run as root, else as the tests' user. Files it must read have to be
+    /// readable by others then, and the directories on the way to them searchable.
+    static func runUnprivileged(_ arguments: [String]) throws -> ToolRun {
+        guard geteuid() == 0 else { return try run(arguments) }
+        return try run(executable: setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", path] + arguments, stdin: nil)
+    }
+
+    private static let setpriv = "/usr/bin/setpriv"
+
+    private static func run(executable: String, _ arguments: [String], stdin: [UInt8]?) throws -> ToolRun {
         let scratch = try TemporaryDirectory()
         let outPath = scratch.path + "/stdout", errPath = scratch.path + "/stderr", inPath = scratch.path + "/stdin"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin ?? []))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let out = FileHandle(forWritingAtPath: outPath)!, err = FileHandle(forWritingAtPath: errPath)!
         let input = FileHandle(forReadingAtPath: inPath)!

@@ -17,7 +17,7 @@ struct CompactCommand: ParsableCommand {
     @Argument(help: "The store directory.")
     var store: String
 
-    @Flag(name: .customLong("dry-run"), help: "Only say what would be compacted; change nothing.")
+    @Flag(name: .customLong("dry-run"), help: "Only say what would be compacted; opens the store read-only and changes nothing.")
     var dryRun = false
 
     @Option(name: .customLong("min-fragmentation"), help: "Compact segments with at least this percentage of dead bytes (default 50).")
@@ -46,8 +46,9 @@ struct CompactCommand: ParsableCommand {
         options.maximumBytesPerSecond = maxRate?.bytes
         options.dryRun = dryRun
         let progress = Progress(dryRun ? "looking at segments" : "compacting")
-        // A dry run too needs the writer: Store.compact refuses a read-only store.
-        let report = try StoreAccess.with(path, for: .modify) { store in
+        // A dry run opens the store read-only (Store.compact plans on a read-only store): it changes
+        // no byte of the store, also after a crash, when an open for writing would recover.
+        let report = try StoreAccess.with(path, for: dryRun ? .inspect : .modify) { store in
             progress.show()
             defer { progress.finish() }
             return try store.compact(options)

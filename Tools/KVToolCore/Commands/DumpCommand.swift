@@ -12,7 +12,7 @@ struct DumpCommand: ParsableCommand {
             Exit status 1 when damage was found. Opens the file read-only; takes no lock.
             """)
 
-    @Argument(help: "A segment file (NNNNNNNN.seg, or a *.seg.lost set aside by recovery).")
+    @Argument(help: "A segment file (\(Store.toolingFileNames.segmentPattern), or a \(Store.toolingFileNames.setAsidePattern) set aside by recovery).")
     var file: String
 
     @Flag(help: "Read the records even when the file does not start with a segment header.")
@@ -32,17 +32,15 @@ struct DumpCommand: ParsableCommand {
             throw ToolError(ExitStatus.noInput, "\(path): cannot open: \(error.message)")
         }
         var damage = SegmentDamage()
-        do {
-            let header = try reader.header()
+        switch try translatingErrors(subject: path, { try Store.toolingReadSegmentHeader(reader) }) {
+        case .header(let header):
             emitHeader(path, header, reader.fileSize)
-        } catch where error.code == .corruption && (force || !error.message.contains("bad magic")) {
-            damage.regions += 1
-            damage.bytes += min(32, reader.fileSize)
-            emitHeaderDamage(path, error.message)
-        } catch where error.code == .corruption {
+        case .notASegmentFile(let error) where !force:
             throw ToolError(ExitStatus.dataError, "\(path): \(error.message); use --force to read it anyway")
-        } catch {
-            throw ToolError(error, subject: path)
+        case .notASegmentFile(let error), .damaged(let error):
+            damage.regions += 1
+            damage.bytes += min(Store.toolingSegmentHeaderSize, reader.fileSize)
+            emitHeaderDamage(path, error.message)
         }
         var members = 0
         try translatingErrors(subject: path) {
@@ -98,7 +96,7 @@ struct DumpCommand: ParsableCommand {
 
     private func emitHeaderDamage(_ path: String, _ reason: String) {
         if output.json {
-            Console.out.line(JSON.object([("event", .string("damaged")), ("offset", .int(0)), ("length", .int(32)),
+            Console.out.line(JSON.object([("event", .string("damaged")), ("offset", .int(0)), ("length", .int(Store.toolingSegmentHeaderSize)),
                                           ("reason", .string("segment header: " + reason))]).text)
         } else {
             Console.out.line("\(path): DAMAGED segment header: \(reason)")

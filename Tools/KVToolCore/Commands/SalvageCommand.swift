@@ -7,7 +7,7 @@ struct SalvageCommand: ParsableCommand {
         commandName: "salvage",
         abstract: "Copy every record that still checks out from a damaged store into a new store.",
         discussion: """
-            Reads every segment file (including *.seg.lost files set aside by recovery) record by \
+            Reads every segment file (including \(Store.toolingFileNames.setAsidePattern) files set aside by recovery) record by \
             record, resynchronizing after damage. For each key the record with the highest sequence \
             wins; a key whose newest record is a delete stays deleted. Members of a batch that was \
             never committed are not copied. The damaged store is only read (its lock is held while \
@@ -64,7 +64,7 @@ struct SalvageCommand: ParsableCommand {
             defer { lock.release() }
             try salvager.read(storeID: storeID)
             if salvager.files.isEmpty && storeID == nil {
-                throw ToolError(ExitStatus.noInput, "\(source): not a KVStore directory (no STORE file, no segment files)")
+                throw ToolError(ExitStatus.noInput, "\(source): not a KVStore directory (no \(Store.toolingFileNames.manifest) file, no segment files)")
             }
             return try StoreAccess.with(target, for: .create) { newStore in try salvager.write(into: newStore) }
         }
@@ -96,7 +96,7 @@ struct SalvageCommand: ParsableCommand {
                      "  read \(s.files.count) segment file\(s.files.count == 1 ? "" : "s"): \(Format.count(s.records)) records checked out",
                      "  \(Format.count(s.deletedKeys)) deleted key\(s.deletedKeys == 1 ? "" : "s") stay deleted"]
         if s.uncommitted > 0 { lines.append("  \(Format.count(s.uncommitted)) records of uncommitted batches not copied (the store ignores them too)") }
-        if let manifestProblem { lines.append("  STORE file: \(manifestProblem)") }
+        if let manifestProblem { lines.append("  \(Store.toolingFileNames.manifest) file: \(manifestProblem)") }
         for (file, reason) in s.skipped { lines.append("  skipped \(file): \(reason)") }
         if s.losses.isEmpty {
             lines.append("lost: nothing")

@@ -9,7 +9,8 @@ struct SegmentsCommand: ParsableCommand {
         discussion: """
             SIZE is the bytes of records (the active segment's file is preallocated beyond them). \
             Segment files the store does not use are listed too: DAMAGED (unreadable header) and \
-            SET-ASIDE (*.seg.lost, after a power loss cut the log). Changes nothing.
+            SET-ASIDE (\(Store.toolingFileNames.setAsidePattern), after a power loss cut the log). \
+            Changes nothing.
             """,
         aliases: ["ls"])
 
@@ -71,9 +72,11 @@ struct SegmentsCommand: ParsableCommand {
     private func unusedSegmentFiles(_ path: String, _ survey: StoreSurvey) throws -> [(String, String)] {
         let used = Set(survey.segments.map(\.segment.id))
         return try Store.toolingListDirectory(path).sorted().compactMap { name in
-            if name.hasSuffix(".seg.lost") { return (name, "SET-ASIDE") }
-            if let id = Store.toolingSegmentID(fileName: name), !used.contains(id) { return (name, "DAMAGED") }
-            return nil
+            switch Store.toolingFileKind(name) {
+            case .setAsideSegment: return (name, "SET-ASIDE")
+            case .segment(let id) where !used.contains(id): return (name, "DAMAGED")
+            default: return nil
+            }
         }
     }
 }

@@ -48,11 +48,13 @@ struct Salvager {
         return keys.count
     }
 
-    /// Reads the segment files (`NNNNNNNN.seg` and `NNNNNNNN.seg.lost`) of the source.
+    /// Reads the segment files of the source, and those recovery set aside.
     mutating func read(storeID: UInt64?) throws {
         let names = try Store.toolingListDirectory(source).filter { name in
-            Store.toolingSegmentID(fileName: name) != nil
-                || (name.hasSuffix(".lost") && Store.toolingSegmentID(fileName: String(name.dropLast(5))) != nil)
+            switch Store.toolingFileKind(name) {
+            case .segment, .setAsideSegment: return true
+            default: return false
+            }
         }.sorted()
         let progress = Progress("salvaging: reading", total: names.count)
         defer { progress.finish() }
@@ -78,7 +80,8 @@ struct Salvager {
             skipped.append((path, error.message))
             return
         } catch {
-            losses.append(Loss(file: path, offset: 0, length: min(32, reader.fileSize), reason: "segment header: " + error.message))
+            losses.append(Loss(file: path, offset: 0, length: min(Store.toolingSegmentHeaderSize, reader.fileSize),
+                               reason: "segment header: " + error.message))
         }
         let fileIndex = files.count
         files.append(path)

@@ -17,7 +17,7 @@ struct StoreSurvey {
         var damage: [ToolingDamage] = []
 
         /// Bytes of records (after the header).
-        var dataBytes: Int { max(0, segment.dataEnd - 32) }
+        var dataBytes: Int { max(0, segment.dataEnd - Store.toolingSegmentHeaderSize) }
         /// Bytes a compaction could reclaim: overwritten and removed records, tombstones, batch headers.
         var deadBytes: Int { max(0, dataBytes - liveBytes) }
         /// Dead bytes as a share of data bytes.

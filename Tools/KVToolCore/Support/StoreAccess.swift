@@ -8,7 +8,7 @@ import KVStore
 enum StoreAccess {
     /// What a command does with the store.
     enum Purpose {
-        /// Reads only: stat, segments, get, scan, verify, export.
+        /// Reads only: stat, segments, get, scan, verify, export, compact --dry-run.
         case inspect
         /// Writes to an existing store.
         case modify
@@ -75,22 +75,22 @@ enum StoreAccess {
         case .file, .other:
             throw ToolError(ExitStatus.noInput, "\(path): not a store (not a directory)")
         case .directory:
-            // Twice: another process may rename its STORE into place between the first read and
-            // the look at what else the directory holds.
+            // Twice: another process may rename its manifest into place between the first read
+            // and the look at what else the directory holds.
             for attempt in 0..<2 {
                 do {
                     _ = try Store.toolingReadManifest(directory: path)
                     return true
-                } catch where allowCreate && error.code != .incompatibleFormat && mayBeBeingCreated(path) {
-                    // Another process may be creating the store right now (it makes LOCK, then
-                    // STORE.tmp, then renames it to STORE, all under the lock): what this process
-                    // saw a moment ago decides nothing. Store(path:) looks again under the lock and
-                    // creates the store, opens it, or throws a typed error (.locked, .notAStore).
+                } catch where allowCreate && error.code != .incompatibleFormat && Store.toolingMayBeBeingCreated(directory: path) {
+                    // Another process may be creating the store right now, under the store's lock:
+                    // what this process saw a moment ago decides nothing. Store(path:) looks again
+                    // under the lock and creates the store, opens it, or throws a typed error
+                    // (.locked, .notAStore).
                     return false
                 } catch where allowCreate && attempt == 0 && error.code == .notAStore {
                     continue
                 } catch where error.code == .notAStore {
-                    throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid STORE file)")
+                    throw ToolError(ExitStatus.noInput, "\(path): not a KVStore directory (no valid \(Store.toolingFileNames.manifest) file)")
                 } catch {
                     throw ToolError(error, subject: path)
                 }
@@ -99,16 +99,7 @@ enum StoreAccess {
         }
     }
 
-    /// Whether the directory holds nothing but what a store being created holds before its
-    /// STORE file is complete: LOCK, STORE.tmp, and STORE itself (read a moment too early).
-    private static func mayBeBeingCreated(_ path: String) -> Bool {
-        let names = Store.toolingFileNames
-        let creating: Set<String> = [names.lock, names.manifest, names.manifest + ".tmp"]
-        guard let listed = try? Store.toolingListDirectory(path) else { return false }
-        return listed.allSatisfy(creating.contains)
-    }
-
-    /// Checks `path` (see ``check(_:allowCreate:)``) and opens the store for `purpose`.
+    /// Checks `path` (see ``check(_:allowCreate:offerCreate:)``) and opens the store for `purpose`.
     static func open(_ path: String, for purpose: Purpose) throws -> Store {
         try check(path, allowCreate: purpose == .create)
         return try translatingErrors(subject: path) {

@@ -38,7 +38,7 @@ struct ToolError: Error {
 
     /// Translates a library error; `subject` names the store or file when the error has no path.
     init(_ error: KVError, subject: String) {
-        // A lock error names the store, not its LOCK file.
+        // A lock error names the store, not the file or directory the lock is taken on.
         var text = (error.code == .locked ? subject : error.path ?? subject) + ": "
         switch error.code {
         case .locked:

@@ -6,9 +6,6 @@ enum LZ4 {
     /// rarely saves anything on a few dozen bytes.
     static let minimumInputLength = 32
 
-    /// The worst-case compressed size of `length` bytes.
-    static func bound(_ length: Int) -> Int { Int(LZ4_compressBound(Int32(clamping: length))) }
-
     /// Compresses `source` into `destination`; returns the compressed length, or `nil` when the
     /// result would not be smaller than the input (then the value is stored raw).
     static func compress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer, capacity: Int) -> Int? {

@@ -57,9 +57,30 @@ final class StoreEngine: Sendable {
         }
     }
 
+    /// The write protocol, in one place: the change under the writer's lock, then, outside it,
+    /// the wait for durability the configuration asks for.
+    @inline(__always)
+    func set(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(KVError) {
+        let sequence = try withWriter { (w) throws(KVError) in try w.set(key: key, value: value) }
+        try afterWrite(sequence)
+    }
+
+    /// Removes `key`; returns whether it was there.
+    func remove(key: UnsafeRawBufferPointer) throws(KVError) -> Bool {
+        let (existed, sequence) = try withWriter { (w) throws(KVError) in try w.remove(key: key) }
+        if existed { try afterWrite(sequence) }
+        return existed
+    }
+
+    /// Applies a batch atomically.
+    func write(_ operations: [WriteOperation]) throws(KVError) {
+        let sequence = try withWriter { (w) throws(KVError) in try w.write(operations) }
+        try afterWrite(sequence)
+    }
+
     /// Waits for durability as the configuration asks after a write with sequence `sequence`.
     @inline(__always)
-    func afterWrite(_ sequence: UInt64) throws(KVError) {
+    private func afterWrite(_ sequence: UInt64) throws(KVError) {
         if case .sync = configuration.durability { try coordinator.waitDurable(sequence) }
     }
 

@@ -115,6 +115,17 @@ final class HashIndex: @unchecked Sendable {
         return nil
     }
 
+    /// The slot that points at exactly the record at `offset` of segment `segmentID` (whose key
+    /// hashes to `hash`): location equality, no key comparison needed. A record some slot points at
+    /// is its key's latest.
+    @inline(__always)
+    func slot(pointingAt segmentID: UInt32, offset: Int, hash: UInt64) -> Int? {
+        probe(hash: hash) { (slot, word) -> Int? in
+            let location = Location(word: word)
+            return location.segmentID == segmentID && location.offset == offset ? slot : nil
+        }
+    }
+
     /// Points an existing slot at a newer record.
     @inline(__always) func update(slot: Int, location: UInt64) {
         slotWord(slot, 1).pointee.store(location.littleEndian, ordering: .releasing)

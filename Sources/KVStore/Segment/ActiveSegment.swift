@@ -26,7 +26,6 @@ final class ActiveSegment {
     private static let populateChunk = 1 << 20
 
     var id: UInt32 { file.id }
-    var remaining: Int { capacity - end }
 
     private init(file: SegmentFile, descriptor: SegmentDescriptor, mapping: MappedFile, capacity: Int, end: Int) {
         self.file = file

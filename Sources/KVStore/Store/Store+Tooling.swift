@@ -47,8 +47,6 @@ package enum ToolingFileKind: Sendable, Equatable {
 }
 
 extension Store {
-    /// The format version this build writes and reads.
-    package static var toolingFormatVersion: (major: UInt16, minor: UInt16) { (FormatVersion.major, FormatVersion.minor) }
 
     /// File names of a store directory, for messages and help texts: the manifest, the lock, the
     /// index, and the patterns of segment files and of segments set aside by recovery
@@ -111,11 +109,6 @@ extension Store {
     /// The names in a directory, without `.` and `..`.
     package static func toolingListDirectory(_ path: String) throws(KVError) -> [String] {
         do { return try Sys.listDirectory(path) } catch { throw error.kvError("opendir", path: path) }
-    }
-
-    /// The segment id in a segment file name (`00000042.seg` → 42), or `nil`.
-    package static func toolingSegmentID(fileName: String) -> UInt32? {
-        FileNames.segmentID(of: fileName, suffix: FileNames.segmentSuffix)
     }
 
     /// Reads and checks `directory/STORE` without opening the store; changes no file.
@@ -217,11 +210,7 @@ extension Store {
         scan: while true {
             switch try reader.next() {
             case .record(let r):
-                let hash = engine.hasher.hash(r.key)
-                let live = view.index.probe(hash: hash) { (_, word) -> Bool? in
-                    let location = Location(word: word)
-                    return location.segmentID == file.id && location.offset == r.offset ? true : nil
-                } ?? false
+                let live = view.index.slot(pointingAt: file.id, offset: r.offset, hash: engine.hasher.hash(r.key)) != nil
                 try body(ToolingRecord(
                     offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
                     isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,

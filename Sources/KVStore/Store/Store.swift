@@ -115,9 +115,7 @@ public final class Store: Sendable {
         var batch = WriteBatch()
         try body(&batch)
         if let error = batch.error { throw error }
-        let operations = batch.operations
-        let sequence = try engine.withWriter { (w) throws(KVError) in try w.write(operations) }
-        try engine.afterWrite(sequence)
+        try engine.write(batch.operations)
     }
 
     /// Makes every write that returned before this call durable on disk (`fdatasync`).
@@ -157,16 +155,13 @@ public final class Store: Sendable {
     func _set(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
         try Self.checkKey(key.count)
         try Self.checkValue(value.count)
-        let sequence = try engine.withWriter { (w) throws(KVError) in try w.set(key: key, value: value) }
-        try engine.afterWrite(sequence)
+        try engine.set(key: key, value: value)
     }
 
     @usableFromInline
     func _removeValue(key: UnsafeRawBufferPointer) throws -> Bool {
         try Self.checkKey(key.count)
-        let (existed, sequence) = try engine.withWriter { (w) throws(KVError) in try w.remove(key: key) }
-        if existed { try engine.afterWrite(sequence) }
-        return existed
+        return try engine.remove(key: key)
     }
 
     // MARK: - Helpers

@@ -11,9 +11,7 @@ struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
 
     static var current: Errno { Errno(errno) }
 
-    static let interrupted = Errno(EINTR)
     static let wouldBlock = Errno(EWOULDBLOCK)
-    static let noSpace = Errno(ENOSPC)
     static let notFound = Errno(ENOENT)
     static let exists = Errno(EEXIST)
     static let ioError = Errno(EIO)

@@ -6,8 +6,8 @@ import Synchronization
 
 /// The names of the system calls the store makes. Fault-injection hooks see these.
 enum SystemCall: String, Sendable, CaseIterable {
-    case open, close, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
-    case mmap, munmap, msync, flock, rename, unlink, mkdir, fstat, readdir
+    case open, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
+    case mmap, msync, flock, rename, unlink, mkdir, fstat, readdir
 }
 
 /// Every system call the store makes goes through here, so that there is one place that retries

@@ -1,0 +1,34 @@
+/// What ``Store/statistics`` reports, counted from the index, the segment table and the files.
+extension StoreEngine {
+    func statistics() throws(KVError) -> Store.Statistics {
+        let view = try views.get()
+        let end = try logEnd()
+        var liveBytes: Int64 = 0
+        view.index.forEachLive { _, _, word in liveBytes += Int64(Location(word: word).readLength) }
+        var dataBytes: Int64 = 0
+        var diskBytes: Int64 = 0
+        for file in view.segments.all {
+            let dataEnd = file.id == end.segmentID ? end.offset : try file.size()
+            dataBytes += Int64(max(0, dataEnd - SegmentHeader.size))
+            diskBytes += (try? file.allocatedBytes()) ?? 0
+        }
+        diskBytes += (try? Sys.allocatedBytes(view.index.file.fd)) ?? 0
+        if let names = try? Sys.listDirectory(directory) {
+            for name in names where name.hasSuffix(FileNames.hintSuffix) || name == FileNames.manifest {
+                if let fd = try? Sys.open(directory + "/" + name, 0) {
+                    diskBytes += (try? Sys.allocatedBytes(fd)) ?? 0
+                    Sys.close(fd)
+                }
+            }
+        }
+        let keys = view.index.liveCount
+        let indexBytes = Int64(view.index.file.length)
+        return Store.Statistics(
+            keys: keys, segments: view.segments.all.count,
+            liveBytes: min(liveBytes, dataBytes), deadBytes: max(0, dataBytes - liveBytes), diskBytes: diskBytes,
+            indexCapacity: view.index.capacity,
+            indexLoad: Double(keys + view.index.tombstoneCount) / Double(view.index.capacity),
+            indexBytes: indexBytes, indexBytesPerKey: keys > 0 ? Double(indexBytes) / Double(keys) : 0,
+            syncs: coordinator.syncRounds)
+    }
+}

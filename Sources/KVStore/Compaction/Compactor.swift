@@ -265,14 +265,21 @@ extension StoreEngine {
             w.forget(safe)
             return safe
         }
+        // Best effort across every victim: they are already out of the readers' table, and one
+        // failed unlink must not leave the others behind unaccounted.
+        var failure: KVError? = nil
         for victim in chosen where forgotten.contains(victim.id) {
             victim.lifecycle.advance(to: .retired)
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(victim.id))
-            do { try Sys.unlink(victim.path) } catch { throw error.kvError("unlink", path: victim.path) }
+            do { try Sys.unlink(victim.path) } catch {
+                if failure == nil { failure = error.kvError("unlink", path: victim.path) }
+                continue
+            }
             report.segmentsCompacted += 1
             report.bytesBefore += Int64(report.segments.first { $0.path == victim.path }?.bytes ?? 0)
         }
         descriptors.drop(forgotten)
+        if let failure { throw failure }
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
     }
 

@@ -37,13 +37,14 @@ extension StoreEngine {
         } else {
             manifest = Manifest(storeID: .random(in: 1...UInt64.max), hashSeed: .random(in: 0...UInt64.max),
                                 createdAt: UInt64(max(0, time(nil))))
+            // Older builds lock only LOCK: hold it too before a STORE appears.
+            try lock.lockLegacyFile()
             try writeFileAtomically(path: manifestPath, bytes: manifest.encode(), directory: directory)
             do { names = try Sys.listDirectory(directory) } catch { throw error.kvError("opendir", path: directory) }
         }
         if configuration.readOnly {
             return try openReadOnly(directory: directory, names: names, manifest: manifest, configuration: configuration, lock: lock)
         }
-        try lock.lockLegacyFile()
         return try recover(directory: directory, names: names, manifest: manifest, configuration: configuration, lock: lock)
     }
 

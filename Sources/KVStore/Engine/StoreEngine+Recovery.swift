@@ -17,6 +17,9 @@ extension StoreEngine {
 
         var (files, newestOnDisk) = try openSegments(names: names, directory: directory, storeID: storeID, descriptors: descriptors,
                                                      removeUnwrittenLast: true, report: &report)
+        // A directory that is refused is left as it was found: only now does the writer lock (and
+        // perhaps create) LOCK, for older builds that lock only it.
+        try lock.lockLegacyFile()
         // Leftovers of an interrupted rename (index growth, hint or STORE writes) are never live.
         for name in names where name.hasSuffix(FileNames.temporarySuffix) {
             _ = try? Sys.unlink(directory + "/" + name)
@@ -68,6 +71,7 @@ extension StoreEngine {
         let ids = names.compactMap { FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }.sorted()
         var files: [SegmentFile] = []
         var newestOnDisk = ids.last
+        var unwrittenLast: String? = nil
         for (i, id) in ids.enumerated() {
             do {
                 files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, descriptors: descriptors))
@@ -75,8 +79,7 @@ extension StoreEngine {
                 let path = directory + "/" + FileNames.segment(id)
                 let unwritten = headerIsUnwritten(path)
                 if removeUnwrittenLast && unwritten && i == ids.count - 1 {
-                    _ = try? Sys.unlink(path)
-                    report.removedEmptySegment = true
+                    unwrittenLast = path
                     newestOnDisk = i > 0 ? ids[i - 1] : nil
                 } else if !unwritten || removeUnwrittenLast {
                     // A read-only open, which removes nothing, does not report a segment that
@@ -86,6 +89,10 @@ extension StoreEngine {
             }
         }
         try checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
+        if let unwrittenLast {
+            _ = try? Sys.unlink(unwrittenLast)
+            report.removedEmptySegment = true
+        }
         recoverStates(files, directory: directory)
         return (files, newestOnDisk)
     }
@@ -139,10 +146,18 @@ extension StoreEngine {
     static func setAside(_ lost: [SegmentFile], from files: [SegmentFile],
                                  report: inout Store.RecoveryReport) throws(KVError) -> [SegmentFile] {
         for file in lost {
-            do { try Sys.rename(file.path, file.path + FileNames.lostSuffix) } catch {
+            // A second cut can reach a number set aside by an earlier one (the writer numbers on
+            // from the segment it continues): never rename over what an earlier cut kept.
+            var target = file.path + FileNames.lostSuffix
+            var attempt = 1
+            while Sys.kind(of: target) != .missing {
+                target = file.path + ".\(attempt)" + FileNames.lostSuffix
+                attempt += 1
+            }
+            do { try Sys.rename(file.path, target) } catch {
                 throw error.kvError("rename", path: file.path)
             }
-            report.setAsideSegments.append(file.path + FileNames.lostSuffix)
+            report.setAsideSegments.append(target)
         }
         let lostIDs = Set(lost.map(\.id))
         return files.filter { !lostIDs.contains($0.id) }
@@ -165,24 +180,31 @@ extension StoreEngine {
             _ = try? Sys.unlink(directory + "/" + FileNames.hint(last.id))
             // Sealed segments with a hint were synced before the hint was written; the others
             // (a crash came between the roll and the hint) may hold records only in the page cache.
-            for file in files.dropLast() where file.state < .hinted {
-                try file.pin()
-                coordinator.noteActive(file, created: false)
-            }
+            try noteUnsynced(files.dropLast(), coordinator: coordinator)
             let active = try ActiveSegment.resume(file: last, descriptor: writable, end: log.end.offset, capacity: configuration.segmentSize)
             coordinator.noteActive(last, created: false)
             return active
         }
-        for file in files where file.state < .hinted {
-            try file.pin()
-            coordinator.noteActive(file, created: false)
-        }
+        try noteUnsynced(files[...], coordinator: coordinator)
         let active = try ActiveSegment.create(directory: directory, id: nextSegmentID, storeID: storeID, capacity: configuration.segmentSize,
                                               descriptors: descriptors)
         coordinator.noteActive(active.file, created: true)
         files.append(active.file)
         log.end = LogPosition(segmentID: active.id, offset: active.end)
         return active
+    }
+
+    /// Hands the segments without a hint (a crash came between a roll and the hint, or the hint
+    /// cannot be built) to the coordinator, which syncs them before their hints are written. The
+    /// newest few keep a descriptor pinned so that syncing them needs no new one; more than that
+    /// (segments whose hint can never be built, say) would let pins grow without bound, so the
+    /// older ones are synced through the cache.
+    private static func noteUnsynced(_ files: ArraySlice<SegmentFile>, coordinator: SyncCoordinator) throws(KVError) {
+        let unhinted = files.filter { $0.state < .hinted }
+        for (i, file) in unhinted.enumerated() {
+            if unhinted.count - i <= 8 { try file.pin() }
+            coordinator.noteActive(file, created: false)
+        }
     }
 
     /// Zeros the continued segment from the end of its log: the torn tail to the end of the file,

@@ -98,6 +98,7 @@ final class StoreEngine: Sendable {
         compactor.shutDown()
         if configuration.readOnly {
             views.close()
+            descriptors.closeAll()
             releaseLock()
             return
         }
@@ -128,6 +129,7 @@ final class StoreEngine: Sendable {
                     failure = KVError(.io, "close failed: \(error)")
                 }
             }
+            descriptors.closeAll()
             releaseLock()
             if let failure { throw failure }
         }
@@ -142,6 +144,7 @@ final class StoreEngine: Sendable {
             sealer.drain()
             views.close()
             slot = nil
+            descriptors.closeAll()
             releaseLock()
         }
     }

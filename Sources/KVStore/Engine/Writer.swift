@@ -123,17 +123,14 @@ final class Writer: @unchecked Sendable {
         }
         let start = try room(for: total)
         // Everything that can fail before any byte of the batch is written (see `set`): growth for
-        // every member that may be a new key, and a free slot for each of them.
+        // every member that may be a new key, then each member's slot: the one its key has (a read
+        // of the old record to compare keys, which can fail), or a free one, distinct per new key.
+        // Applying the plan after the batch is published then cannot fail, so a batch is in the
+        // index whole or, when this throws, not in the log at all.
         let inserts = operations.reduce(0) { if case .set = $1 { $0 + 1 } else { $0 } }
-        try indexing { () throws(KVError) in
+        let plan = try indexing { () throws(KVError) -> [SlotChange] in
             if index.needsRehash(adding: inserts) { try rehash(adding: inserts) }
-            var claimed = Set<Int>()
-            for case .set(let key, _) in operations {
-                guard let slot = index.freeSlot(for: key.withUnsafeBytes { hasher.hash($0) }, skipping: claimed) else {
-                    throw index.inconsistency("no empty slot left for a new key")
-                }
-                claimed.insert(slot)
-            }
+            return try planSlots(operations)
         }
         let base = active.mapping.base
         var sequence = nextSequence
@@ -142,52 +139,88 @@ final class Writer: @unchecked Sendable {
         (base + start).storeLE(UInt32(operations.count), at: RecordHeader.size)
         (base + start).storeLE(UInt32(0), at: RecordHeader.size + 4)
         var offset = start + alignedTo8(batchLength)
-        var applied: [(hash: UInt64, key: Range<Int>, location: Location?)] = []
-        applied.reserveCapacity(operations.count)
+        var locations: [Location] = []
+        locations.reserveCapacity(operations.count)
         for op in operations {
             sequence += 1
             let header: RecordHeader
             switch op {
             case .set(let key, let value):
                 header = key.withUnsafeBytes { k in value.withUnsafeBytes { v in encode(.put, key: k, value: v, sequence: sequence, at: base + offset) } }
-                applied.append((key.withUnsafeBytes { hasher.hash($0) }, offset + RecordHeader.size ..< offset + RecordHeader.size + key.count,
-                                Location(segmentID: active.id, offset: offset, recordLength: header.length)))
             case .remove(let key):
                 header = key.withUnsafeBytes { k in encode(.delete, key: k, value: UnsafeRawBufferPointer(start: nil, count: 0), sequence: sequence, at: base + offset) }
-                applied.append((key.withUnsafeBytes { hasher.hash($0) }, offset + RecordHeader.size ..< offset + RecordHeader.size + key.count, nil))
             }
+            locations.append(Location(segmentID: active.id, offset: offset, recordLength: header.length))
             // Members are complete records; they stay invisible until the batch record is published.
             let word = header.commitWord(checksum: header.checksum(recordAt: base + offset))
             (base + offset).storeLE(word, at: 0)
             offset += header.alignedLength
         }
         active.publish(commitWord: batchHeader.commitWord(checksum: batchHeader.checksum(recordAt: base + start)), at: start)
-        // Advance first: a key set twice in one batch must find its first member when applying the
-        // second. By what was written: compressed members are shorter than `total` reserved.
+        // By what was written: compressed members are shorter than `total` reserved.
         active.advance(by: offset - start)
         nextSequence = sequence + 1
-        do throws(KVError) {
-            for op in applied {
-                let key = UnsafeRawBufferPointer(start: base + op.key.lowerBound, count: op.key.count)
-                let slot = try findSlot(hash: op.hash, key: key)
-                switch (op.location, slot) {
-                case (let location?, let slot?): index.update(slot: slot, location: location.word)
-                case (let location?, nil):
-                    guard let free = index.freeSlot(for: op.hash) else { throw index.inconsistency("no empty slot left for a new key") }
-                    index.insert(hash: op.hash, location: location.word, at: free)
-                case (nil, let slot?): index.remove(slot: slot)
-                case (nil, nil): break
-                }
+        for (change, location) in zip(plan, locations) {
+            switch change {
+            case .update(let slot): index.update(slot: slot, location: location.word)
+            case .insert(let slot, let hash): index.insert(hash: hash, location: location.word, at: slot)
+            case .remove(let slot): index.remove(slot: slot)
+            case .none: break
             }
-        } catch {
-            // The batch is in the log but only partly in the index. Refuse further writes; reopening
-            // replays the log from `covered`, which has not moved past the batch, and completes it.
-            coordinator.fail(error)
-            throw error
         }
         index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
         coordinator.noteWritten(sequence)
         return sequence
+    }
+
+    /// What applying one member of a batch does to the index.
+    private enum SlotChange {
+        case update(Int)
+        case insert(Int, hash: UInt64)
+        case remove(Int)
+        case none
+    }
+
+    /// Each member's slot change, in order, as if the earlier members were already applied: a key
+    /// set twice updates the slot its first set takes; a key removed and set again takes a new
+    /// slot (a removed slot is not reused until the table is rebuilt).
+    private func planSlots(_ operations: [WriteOperation]) throws(KVError) -> [SlotChange] {
+        var plan: [SlotChange] = []
+        plan.reserveCapacity(operations.count)
+        var claimed = Set<Int>()
+        // Keys met earlier in this batch, by hash: the slot each holds now (nil: removed).
+        var earlier: [UInt64: [(key: [UInt8], slot: Int?)]] = [:]
+        for op in operations {
+            let key: [UInt8]
+            switch op {
+            case .set(let k, _), .remove(let k): key = k
+            }
+            let hash = key.withUnsafeBytes { hasher.hash($0) }
+            let seen = earlier[hash]?.lastIndex { $0.key == key }
+            let current: Int?
+            if let seen { current = earlier[hash]![seen].slot } else {
+                current = try key.withBytes { (k) throws(KVError) in try findSlot(hash: hash, key: k) }
+            }
+            let after: Int?
+            switch (op, current) {
+            case (.set, let slot?):
+                plan.append(.update(slot))
+                after = slot
+            case (.set, nil):
+                guard let free = index.freeSlot(for: hash, skipping: claimed) else { throw index.inconsistency("no empty slot left for a new key") }
+                claimed.insert(free)
+                plan.append(.insert(free, hash: hash))
+                after = free
+            case (.remove, let slot?):
+                plan.append(.remove(slot))
+                after = nil
+            case (.remove, nil):
+                plan.append(.none)
+                after = nil
+            }
+            if let seen { earlier[hash]![seen].slot = after } else { earlier[hash, default: []].append((key, after)) }
+        }
+        return plan
     }
 
     // MARK: - Record encoding

@@ -192,6 +192,18 @@ final class DescriptorCache: Sendable {
         }
     }
 
+    /// Lets go of every descriptor and stops publishing (the store closed): each closes when the
+    /// last reader or view holding it is done.
+    func closeAll() {
+        shared.withLock { state in
+            state.onChange = nil
+            state.closes += state.open.count + state.pinned.count
+            state.open = [:]
+            state.pinned = [:]
+            state.ring = []
+        }
+    }
+
     /// Descriptors open now (cached and pinned), and opens and closes since the store was opened.
     var counts: (open: Int, pinned: Int, opens: Int, closes: Int) {
         shared.withLock { ($0.open.count, $0.pinned.count, $0.opens, $0.closes) }

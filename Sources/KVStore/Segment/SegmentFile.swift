@@ -74,6 +74,9 @@ final class SegmentFile: Sendable {
             }
         }
         let descriptor = try descriptors.descriptor(for: self)
+        // Held to the end of the call: the cache may drop it meanwhile, and its number must not be
+        // closed (and reused) under the read.
+        defer { withExtendedLifetime(descriptor) {} }
         do { return try Sys.pread(descriptor.fd, buffer, count, Int64(offset)) } catch {
             throw error.kvError("pread", path: path, offset: Int64(offset))
         }
@@ -81,16 +84,19 @@ final class SegmentFile: Sendable {
 
     func size() throws(KVError) -> Int {
         let descriptor = try descriptors.descriptor(for: self)
+        defer { withExtendedLifetime(descriptor) {} }
         do { return Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: path) }
     }
 
     func allocatedBytes() throws(KVError) -> Int64 {
         let descriptor = try descriptors.descriptor(for: self)
+        defer { withExtendedLifetime(descriptor) {} }
         do { return try Sys.allocatedBytes(descriptor.fd) } catch { throw error.kvError("fstat", path: path) }
     }
 
     func sync() throws(KVError) {
         let descriptor = try descriptors.descriptor(for: self)
+        defer { withExtendedLifetime(descriptor) {} }
         do { try Sys.fdatasync(descriptor.fd) } catch { throw error.kvError("fdatasync", path: path) }
     }
 }

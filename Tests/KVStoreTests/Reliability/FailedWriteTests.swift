@@ -61,6 +61,39 @@ struct FailedWriteTests {
         }
     }
 
+    /// A member's old record cannot be read (EIO) to compare its key: the batch must throw before
+    /// it is published, not be half indexed in this process and whole after a reopen.
+    @Test func batchWhoseKeyLookupFailsIsNeitherHalfVisibleNorReplayed() throws {
+        try withScratchDirectory { directory in
+            let fault = BadInputTests.Fault(.pread, errno: EIO, pathSuffixes: ["/" + FileNames.segment(1)])
+            try withSystemHooks(directory: directory, injector: { fault.injector($0, $1) }) {
+                var configuration = TestStores.configuration(segmentSize: 64 << 10)
+                configuration.automaticCompaction = nil
+                let store = try Store(path: directory, configuration: configuration)
+                try store.set("old value", forKey: "old")
+                for i in 0..<200 { try store.set([UInt8](repeating: 7, count: 1_000), forKey: Array("filler \(i)".utf8)) }
+                #expect(try FileSurgery.segmentNames(in: directory).count > 2)
+                fault.armed.store(true, ordering: .releasing)
+                #expect(throws: KVError.self) {
+                    try store.write { batch in
+                        batch.set("new", forKey: "brand-new")
+                        batch.set("new value", forKey: "old")
+                    }
+                }
+                #expect(try store.value(forKey: "brand-new") == nil, "half of a batch that threw is visible")
+                fault.armed.store(false, ordering: .releasing)
+                #expect(try store.value(forKey: "old") == Array("old value".utf8))
+                try store.set("after", forKey: "after")
+                store.simulateCrash()
+                let reopened = try Store(path: directory, configuration: configuration)
+                #expect(try reopened.value(forKey: "brand-new") == nil, "a batch that threw came back")
+                #expect(try reopened.value(forKey: "old") == Array("old value".utf8))
+                #expect(try reopened.value(forKey: "after") == Array("after".utf8))
+                try reopened.close()
+            }
+        }
+    }
+
     @Test func putThatFailedToGrowTheIndexLeavesZerosPastTheEnd() throws {
         try withScratchDirectory { directory in
             let fault = BadInputTests.Fault(.open, errno: EMFILE, pathSuffixes: [FileNames.index + FileNames.temporarySuffix])

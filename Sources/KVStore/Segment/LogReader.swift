@@ -15,6 +15,38 @@ struct LogReader: ~Copyable {
         /// A sealed segment: truncated to its last record when it was sealed, so it has no tail
         /// of zeros. `hinted`: its hint file exists (it was synced before the hint was written).
         case sealed(hinted: Bool)
+        /// A segment file read outside its store (`kvtool dump`): whether it was the active one is
+        /// unknown, so zeros that no whole record follows end it, and anything else is damage.
+        case standalone
+    }
+
+    /// What the rule says of records that stop before the limit (FORMAT.md §6): the one table
+    /// every reader of segments consults, this one and kvtool's raw reader alike.
+    enum Verdict: Equatable {
+        case end, tornTail, cut, damage
+        /// Damage; look for the next whole record and go on.
+        case resynchronize
+        /// The end, unless a whole record follows: then the zeros are damage, gone past.
+        case endUnlessARecordFollows
+    }
+
+    static func verdict(role: Role, purpose: Purpose, zeros: Bool) -> Verdict {
+        switch (role, purpose) {
+        case (.active(end: nil), _):
+            // Past the writer's last record a preallocated segment holds zeros; a record cut short
+            // there is the write a crash interrupted.
+            return zeros ? .end : .tornTail
+        case (.sealed(hinted: false), .recover(afterPowerLoss: true)):
+            return .cut
+        case (.standalone, .inspect(resynchronize: let resynchronize)):
+            return zeros ? .endUnlessARecordFollows : resynchronize ? .resynchronize : .damage
+        case (.standalone, _):
+            return zeros ? .end : .damage
+        case (_, .inspect(resynchronize: true)):
+            return .resynchronize
+        default:
+            return .damage
+        }
     }
 
     /// What the caller does with the records.
@@ -105,23 +137,19 @@ struct LogReader: ~Copyable {
         }
     }
 
-    /// The rule of FORMAT.md §6 for records that stop at `offset` before `limit`.
+    /// Acts on the rule's verdict for records that stop at `offset` before `limit`.
     private mutating func stop(at offset: Int, reason: String, zeros: Bool) throws(KVError) -> Event {
-        switch (role, purpose) {
-        case (.active(end: nil), _):
-            // Past the writer's last record a preallocated segment holds zeros; a record cut short
-            // there is the write a crash interrupted.
-            return finish(zeros ? .end(offset: offset) : .tornTail(offset: offset, reason: reason))
-        case (.sealed(hinted: false), .recover(afterPowerLoss: true)):
-            return finish(.cut(offset: offset, reason: reason))
-        case (_, .inspect(resynchronize: true)):
+        switch Self.verdict(role: role, purpose: purpose, zeros: zeros) {
+        case .end: return finish(.end(offset: offset))
+        case .tornTail: return finish(.tornTail(offset: offset, reason: reason))
+        case .cut: return finish(.cut(offset: offset, reason: reason))
+        case .damage: return finish(.damage(offset: offset, reason: reason))
+        case .resynchronize, .endUnlessARecordFollows:
             guard let next = try SegmentScanner.nextValidRecord(in: file, after: offset, end: limit) else {
-                return finish(.damage(offset: offset, reason: reason))
+                return finish(zeros && role == .standalone ? .end(offset: offset) : .damage(offset: offset, reason: reason))
             }
             scanner = try SegmentScanner(file: file, from: next, limit: limit)
             return .skipped(offset: offset, length: next - offset, reason: reason)
-        default:
-            return finish(.damage(offset: offset, reason: reason))
         }
     }
 

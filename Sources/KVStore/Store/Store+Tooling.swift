@@ -384,8 +384,11 @@ package final class RawSegmentReader {
                     at += 40
                     continue
                 }
-                guard let next = try nextValidRecord(after: at) else { return try body(.end(offset: at)) }
-                try body(.damaged(offset: at, length: next - at, reason: "zeros where records should be", record: nil))
+                // The rule every segment reader follows (LogReader.verdict): a file read on its own
+                // may have been the active one, so zeros end it unless a whole record follows.
+                let next = Self.verdict(zeros: true) == .end ? nil : try nextValidRecord(after: at)
+                guard let next else { return try body(.end(offset: at)) }
+                try body(.damaged(offset: at, length: next - at, reason: LogReader.zerosReason, record: nil))
                 uncommittedLeft = 0
                 at = next
                 continue
@@ -410,7 +413,8 @@ package final class RawSegmentReader {
             if case .invalid(let why) = parsed { reason = why }
             let record = plausible == nil ? nil : Self.fields(whole.baseAddress!, at: at, available: whole.count)
             uncommittedLeft = 0
-            guard let next = try nextValidRecord(after: at) else {
+            let resynchronize = Self.verdict(zeros: false) == .resynchronize
+            guard resynchronize, let next = try nextValidRecord(after: at) else {
                 return try damagedToEnd(at: at, reason: reason, record: record, body)
             }
             try body(.damaged(offset: at, length: next - at, reason: reason, record: record))
@@ -469,6 +473,12 @@ package final class RawSegmentReader {
         let stop = min(fileSize, max(alignedTo8(end), at + 8))
         try body(.damaged(offset: at, length: stop - at, reason: reason, record: record))
         try body(.end(offset: stop))
+    }
+
+    /// What the log reader's rule says of records stopping in a file read on its own, for dumping
+    /// and salvaging: go past damage, and end at zeros nothing whole follows.
+    private static func verdict(zeros: Bool) -> LogReader.Verdict {
+        LogReader.verdict(role: .standalone, purpose: .inspect(resynchronize: true), zeros: zeros)
     }
 
     /// The first 8-byte boundary after `damaged` where a whole valid record starts.

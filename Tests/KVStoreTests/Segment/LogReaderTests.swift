@@ -185,6 +185,35 @@ struct LogReaderTests {
         }
     }
 
+    @Test func aFileReadOnItsOwnEndsAtZerosThatNoRecordFollows() throws {
+        try withScratchDirectory { directory in
+            let (path, records) = try Self.segment(in: directory)
+            let size = try FileSurgery.size(path)
+            try FileSurgery.overwrite(path, at: size, with: [UInt8](repeating: 0, count: 4096))
+            let tail = try Self.read(path, role: .standalone, purpose: .inspect(resynchronize: true))
+            #expect(Self.recordCount(tail) == records.count)
+            #expect(Self.stop(tail) == .end(offset: size))
+            // Zeros with whole records after them are damage, gone past.
+            try FileSurgery.overwrite(path, at: records[4].offset, with: [UInt8](repeating: 0, count: records[5].offset - records[4].offset))
+            let hole = try Self.read(path, role: .standalone, purpose: .inspect(resynchronize: true))
+            #expect(hole.contains(.skipped(offset: records[4].offset, length: records[5].offset - records[4].offset)))
+            #expect(Self.recordCount(hole) == records.count - 1)
+        }
+    }
+
+    @Test func theRuleIsOneTableOfRoleAndPurpose() {
+        typealias R = LogReader
+        #expect(R.verdict(role: .active(end: nil), purpose: .recover(afterPowerLoss: true), zeros: true) == .end)
+        #expect(R.verdict(role: .active(end: nil), purpose: .recover(afterPowerLoss: false), zeros: false) == .tornTail)
+        #expect(R.verdict(role: .sealed(hinted: false), purpose: .recover(afterPowerLoss: true), zeros: true) == .cut)
+        #expect(R.verdict(role: .sealed(hinted: false), purpose: .recover(afterPowerLoss: false), zeros: true) == .damage)
+        #expect(R.verdict(role: .sealed(hinted: true), purpose: .recover(afterPowerLoss: true), zeros: false) == .damage)
+        #expect(R.verdict(role: .active(end: 100), purpose: .inspect(resynchronize: true), zeros: true) == .resynchronize)
+        #expect(R.verdict(role: .sealed(hinted: true), purpose: .inspect(resynchronize: false), zeros: true) == .damage)
+        #expect(R.verdict(role: .standalone, purpose: .inspect(resynchronize: true), zeros: true) == .endUnlessARecordFollows)
+        #expect(R.verdict(role: .standalone, purpose: .inspect(resynchronize: true), zeros: false) == .resynchronize)
+    }
+
     @Test func membersOfAWholeBatchAreReadAsRecords() throws {
         try withScratchDirectory { directory in
             let (path, _) = try Self.segment(in: directory, count: 3, batchFirst: true)

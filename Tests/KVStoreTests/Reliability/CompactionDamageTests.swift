@@ -37,13 +37,19 @@ struct CompactionDamageTests {
         #expect(zeroed == 1)
     }
 
+    /// `victim` (live) alone in segment 1, behind many dead overwrites of `junk`; its slot zeroed.
+    static func storeWhoseLiveVictimLostItsSlot(_ directory: String) throws {
+        let store = try Store(path: directory, configuration: configuration)
+        try store.set([UInt8](repeating: 0x56, count: 100), forKey: "victim")
+        for i in 0..<400 { try store.set([UInt8](repeating: UInt8(i % 256), count: 600), forKey: "junk") }
+        try store.close()
+        try zeroSlotPointingIntoFirstSegment(directory)
+    }
+
     @Test func compactionKeepsASegmentWhoseLiveRecordLostItsIndexSlot() throws {
         try withScratchDirectory { directory in
-            var store = try Store(path: directory, configuration: Self.configuration)
-            try store.set([UInt8](repeating: 0x56, count: 100), forKey: "victim")
-            for i in 0..<400 { try store.set([UInt8](repeating: UInt8(i % 256), count: 600), forKey: "junk") }
-            try store.close()
-            try Self.zeroSlotPointingIntoFirstSegment(directory)
+            try Self.storeWhoseLiveVictimLostItsSlot(directory)
+            var store: Store
 
             store = try Store(path: directory, configuration: Self.configuration)
             #expect(try store.value(forKey: "victim") == nil, "the damaged slot should hide the key")
@@ -115,11 +121,8 @@ struct CompactionDamageTests {
 
     @Test func compactionLeavesSegmentsVerifyFoundProblemsIn() throws {
         try withScratchDirectory { directory in
-            var store = try Store(path: directory, configuration: Self.configuration)
-            try store.set([UInt8](repeating: 0x56, count: 100), forKey: "victim")
-            for i in 0..<400 { try store.set([UInt8](repeating: UInt8(i % 256), count: 600), forKey: "junk") }
-            try store.close()
-            try Self.zeroSlotPointingIntoFirstSegment(directory)
+            try Self.storeWhoseLiveVictimLostItsSlot(directory)
+            var store: Store
             store = try Store(path: directory, configuration: Self.configuration)
             #expect(try !store.verify().isOK)
             let report = try store.compact(Self.everything)

@@ -244,7 +244,7 @@ extension StoreEngine {
                 }
                 if let first = missing.first {
                     keep(victim, "\(missing.count) record(s) are live in the log but not in the index (the first at \(first)); "
-                         + "verify the store and reopen it with the index file removed to rebuild the index")
+                         + "verify the store and rebuild its index (Store.rebuildIndex, kvtool reindex)")
                     damaged = true
                 }
             }

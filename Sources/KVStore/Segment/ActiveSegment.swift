@@ -72,7 +72,7 @@ final class ActiveSegment {
     }
 
     /// Continues appending to an existing segment whose records end at `end`, through `descriptor`
-    /// (from ``SegmentFile/openForWriting(flags:)``).
+    /// (from ``SegmentFile/openForWriting()``).
     static func resume(file: SegmentFile, descriptor: SegmentDescriptor, end: Int, capacity: Int) throws(KVError) -> ActiveSegment {
         let size: Int
         do { size = Int(try Sys.fileSize(descriptor.fd)) } catch { throw error.kvError("fstat", path: file.path) }

@@ -81,8 +81,8 @@ final class DescriptorCache: Sendable {
         var ring: [UInt32] = []
         var hand = 0
         var pinned: [UInt32: SegmentDescriptor] = [:]
-        var opens = 0
-        var closes = 0
+        /// Set by ``closeAll()``: the store is closed and opens nothing more.
+        var closed = false
         var onChange: (@Sendable (DescriptorTable) -> Void)? = nil
 
         func publish() {
@@ -120,10 +120,11 @@ final class DescriptorCache: Sendable {
                 known.touch()
                 return .success(known)
             }
+            // A descriptor opened after close would stay open for as long as the engine lives.
+            guard !state.closed else { return .failure(KVError.closed()) }
             let fd: Int32
             do throws(Errno) { fd = try Sys.open(file.path, O_RDONLY) } catch { return .failure(error.kvError("open", path: file.path)) }
             let descriptor = SegmentDescriptor(fd: fd)
-            state.opens += 1
             while state.open.count >= limit { evictOne(&state) }
             state.open[file.id] = descriptor
             state.ring.append(file.id)
@@ -149,7 +150,6 @@ final class DescriptorCache: Sendable {
             }
             state.ring.remove(at: state.hand)
             state.open[id] = nil
-            state.closes += 1
             return
         }
     }
@@ -185,7 +185,7 @@ final class DescriptorCache: Sendable {
         shared.withLock { state in
             for id in ids {
                 state.pinned[id] = nil
-                if state.open.removeValue(forKey: id) != nil { state.closes += 1 }
+                state.open[id] = nil
             }
             state.ring.removeAll { ids.contains($0) }
             state.publish()
@@ -197,15 +197,10 @@ final class DescriptorCache: Sendable {
     func closeAll() {
         shared.withLock { state in
             state.onChange = nil
-            state.closes += state.open.count + state.pinned.count
+            state.closed = true
             state.open = [:]
             state.pinned = [:]
             state.ring = []
         }
-    }
-
-    /// Descriptors open now (cached and pinned), and opens and closes since the store was opened.
-    var counts: (open: Int, pinned: Int, opens: Int, closes: Int) {
-        shared.withLock { ($0.open.count, $0.pinned.count, $0.opens, $0.closes) }
     }
 }

@@ -49,9 +49,9 @@ final class SegmentFile: Sendable {
 
     /// Opens the file for writing: the descriptor the active segment maps and appends through. It
     /// is pinned in the cache, so readers and syncs use it too, until ``unpin()``.
-    func openForWriting(flags: Int32 = O_RDWR) throws(KVError) -> SegmentDescriptor {
+    func openForWriting() throws(KVError) -> SegmentDescriptor {
         let fd: Int32
-        do { fd = try Sys.open(path, flags) } catch { throw error.kvError("open", path: path) }
+        do { fd = try Sys.open(path, O_RDWR) } catch { throw error.kvError("open", path: path) }
         let descriptor = SegmentDescriptor(fd: fd)
         descriptors.pin(descriptor, for: id)
         return descriptor

@@ -68,6 +68,4 @@ final class SegmentLifecycle: Sendable {
 
     /// Gives a claimed segment back (compaction kept it).
     func release() { claimed.store(false, ordering: .releasing) }
-
-    var isClaimed: Bool { claimed.load(ordering: .acquiring) }
 }

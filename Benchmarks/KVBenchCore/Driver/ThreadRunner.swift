@@ -11,11 +11,16 @@ import Synchronization
 /// the workers run on a 2-core machine.
 enum ThreadRunner {
     /// Runs `body(index, ready)` on `count` threads and returns the monotonic start and end times in nanoseconds.
-    /// The first error a thread throws is rethrown after all threads have ended.
+    /// The first error a thread throws is rethrown after all threads have ended. `release` runs on the calling thread
+    /// once every thread is ready (or has failed) and before it lets them go: a reader process uses it to say it is ready
+    /// and wait for its parent's start signal, a parent to start its reader processes along with its threads.
     static func run(
         count: Int,
+        release: () -> Void = {},
         _ body: @escaping @Sendable (_ index: Int, _ ready: () -> Void) throws -> Void
     ) throws -> (start: UInt64, end: UInt64) {
+        // Two barriers: `allReady` when every thread is ready, `gate` to let them go once `release` has run.
+        let allReady = StartGate(parties: count + 1)
         let gate = StartGate(parties: count + 1)
         let failures = Mutex<[any Error]>([])
         let clock = Mutex<(start: UInt64, end: UInt64)>((.max, 0))
@@ -27,6 +32,7 @@ enum ThreadRunner {
                     try body(index) {
                         if !arrived {
                             arrived = true
+                            allReady.wait()
                             gate.wait()
                             let now = monotonicNanos()
                             clock.withLock { $0.start = min($0.start, now) }
@@ -35,7 +41,10 @@ enum ThreadRunner {
                 } catch {
                     failures.withLock { $0.append(error) }
                 }
-                if !arrived { gate.wait() }
+                if !arrived {
+                    allReady.wait()
+                    gate.wait()
+                }
                 let now = monotonicNanos()
                 clock.withLock { $0.end = max($0.end, now) }
             }
@@ -48,6 +57,8 @@ enum ThreadRunner {
             guard rc == 0 else { fatalError("pthread_create failed: \(rc)") }
             threads.append(thread)
         }
+        allReady.wait()
+        release()
         gate.wait()
         for thread in threads { pthread_join(thread, nil) }
         if let first = failures.withLock({ $0.first }) { throw first }

@@ -20,6 +20,14 @@ public protocol BenchEngine: Sendable {
     /// data, as the engine does when its index is lost, leaving the store closed. Nil when the engine has no separate
     /// index, which makes `rebuild` N/A for it.
     static func indexRebuild(in directory: String, options: EngineOptions) -> (() throws -> Void)?
+
+    /// Whether other processes can read the store while one process has it open for writing, and see its writes
+    /// (`kvbench --processes`). False by default: `--processes` is then refused for the engine.
+    static var hasReaderProcesses: Bool { get }
+
+    /// Opens the store in `directory` for reading only, beside the process that has it open for writing. Called only
+    /// when `hasReaderProcesses`, in a reader process of `kvbench --processes`.
+    static func openReader(directory: String, options: EngineOptions) throws -> any EngineStore
 }
 
 extension BenchEngine {
@@ -28,6 +36,14 @@ extension BenchEngine {
 
     /// No separate index.
     public static func indexRebuild(in directory: String, options: EngineOptions) -> (() throws -> Void)? { nil }
+
+    /// No reader processes.
+    public static var hasReaderProcesses: Bool { false }
+
+    /// Refused: the engine has no reader processes.
+    public static func openReader(directory: String, options: EngineOptions) throws -> any EngineStore {
+        throw BenchError("\(name) cannot be read by other processes while it is open for writing")
+    }
 }
 
 /// An open store, shared by all threads of a benchmark.

@@ -24,6 +24,19 @@ public enum KVStoreEngine: BenchEngine {
         return { _ = try Store.rebuildIndex(at: directory, configuration: configuration) }
     }
 
+    /// A live reader (issue 9): `readOnly` while the writer process keeps the store open.
+    public static let hasReaderProcesses = true
+
+    /// `Store(path:configuration:)` with `readOnly`: it takes no writer's lock, writes nothing, and sees the writer's
+    /// writes as they are published. No size hint (sizing the index is the writer's) and no automatic compaction.
+    public static func openReader(directory: String, options: EngineOptions) throws -> any EngineStore {
+        var configuration = configuration(options)
+        configuration.readOnly = true
+        configuration.expectedKeyCount = 0
+        configuration.automaticCompaction = nil
+        return KVStoreHandle(store: try Store(path: directory, configuration: configuration))
+    }
+
     /// The configuration every open uses.
     static func configuration(_ options: EngineOptions) -> Store.Configuration {
         var configuration = Store.Configuration()

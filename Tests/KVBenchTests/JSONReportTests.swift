@@ -16,7 +16,7 @@ struct JSONReportTests {
         #expect(json.keys == ["schema", "date", "host", "config", "results", "skipped"])
         #expect(json["host"]?.keys == ["cpu", "cores", "os", "swift"])
         let configKeys = json["config"]?.keys ?? []
-        for flag in ["benchmarks", "num", "reads", "key_size", "value_size", "compression_ratio", "threads",
+        for flag in ["benchmarks", "num", "reads", "key_size", "value_size", "compression_ratio", "threads", "processes",
                      "compression", "durability", "engines", "db", "use_existing_db", "seed", "duration", "cold",
                      "format", "output"] {
             #expect(configKeys.contains(flag), "config.\(flag)")
@@ -27,7 +27,8 @@ struct JSONReportTests {
         }
         #expect(results.count == 2)
         for key in ["engine", "name", "ops", "seconds", "ops_per_sec", "mb_per_sec", "found", "latency_us",
-                    "peak_rss_kb", "vmsize_kb", "minor_faults", "major_faults", "disk_bytes", "index_bytes_per_key"] {
+                    "peak_rss_kb", "vmsize_kb", "minor_faults", "major_faults", "disk_bytes", "index_bytes_per_key",
+                    "processes", "writer_ops_per_sec", "background_reads_per_sec"] {
             #expect(first.keys.contains(key), "results[].\(key)")
         }
         #expect(first["latency_us"]?.keys == ["p50", "p90", "p99", "p999", "max"])

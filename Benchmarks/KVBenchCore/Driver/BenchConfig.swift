@@ -17,6 +17,8 @@ public struct BenchConfig: Sendable {
     public var compressionRatio = 0.5
     /// `--threads`.
     public var threads = 1
+    /// `--processes`: reader processes (0: every benchmark runs in this process alone, as without the flag).
+    public var processes = 0
     /// `--compression`.
     public var compression: CompressionSetting = .none
     /// `--auto-compaction`: whether engines that compact on their own may.

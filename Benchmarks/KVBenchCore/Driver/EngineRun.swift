@@ -227,10 +227,15 @@ final class EngineRun {
                                   session: session, context: context, recorder: &recorder, ready: ready)
             }
         }
-        if let writer = result.latencyByOperation.first(where: { $0.operation == OpKind.backgroundPut.label }) {
-            result.note = "writer: \(writer.count) timed puts"
+        if let puts = result.writerOps, let rate = result.writerOpsPerSecond {
+            result.note = Self.writerNote(puts: puts, perSecond: rate)
         }
         return result
+    }
+
+    /// readwhilewriting's note on its writer: "writer: 123456 puts, 180.2k puts/s".
+    static func writerNote(puts: Int, perSecond: Double) -> String {
+        "writer: \(puts) puts, \(Format.short(perSecond)) puts/s"
     }
 
     /// A YCSB workload: `operations` operations split over the threads.
@@ -273,6 +278,8 @@ final class EngineRun {
             latency: overall.map { LatencySummary(operation: "all", histogram: $0) },
             latencyByOperation: byOperation, process: process,
             diskBytes: FileSystem.allocatedBytes(under: directory),
-            indexBytesPerKey: try store?.indexBytesPerKey())
+            indexBytesPerKey: try store?.indexBytesPerKey(),
+            writerOps: tally.backgroundOps > 0 ? tally.backgroundOps : nil,
+            writerOpsPerSecond: tally.backgroundOps > 0 && seconds > 0 ? Double(tally.backgroundOps) / seconds : nil)
     }
 }

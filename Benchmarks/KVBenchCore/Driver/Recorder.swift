@@ -3,6 +3,8 @@ import Histogram
 /// The operation types a latency table has a row for.
 public enum OpKind: Int, CaseIterable, Sendable {
     case put, get, delete, scan, read, update, insert, readModifyWrite, open, backgroundPut, compaction
+    /// `--processes`: a reader process's open of the store, and the gets of reader processes in the background.
+    case readerOpen, backgroundGet
 
     /// The row label (YCSB's names for YCSB operations).
     public var label: String {
@@ -18,11 +20,19 @@ public enum OpKind: Int, CaseIterable, Sendable {
         case .open: return "open"
         case .backgroundPut: return "put (writer)"
         case .compaction: return "compaction"
+        case .readerOpen: return "open (reader)"
+        case .backgroundGet: return "get (readers)"
         }
     }
 
-    /// Whether the benchmark's overall latency includes this operation (readwhilewriting's writer does not count).
-    var countsInOverall: Bool { self != .backgroundPut && self != .compaction }
+    /// Whether the benchmark's overall latency includes this operation (readwhilewriting's writer, the compactor,
+    /// reader processes' opens and background reads do not count).
+    var countsInOverall: Bool {
+        switch self {
+        case .backgroundPut, .compaction, .readerOpen, .backgroundGet: return false
+        default: return true
+        }
+    }
 }
 
 /// One thread's counters and latency histograms. Owned by its thread; merged after the run.
@@ -39,6 +49,8 @@ struct Recorder {
     var errors = 0
     /// Sum of first and last value bytes, so no engine can skip touching a value.
     var checksum: UInt64 = 0
+    /// Operations of a background thread, not counted in `ops` (readwhilewriting's writer's puts).
+    var backgroundOps = 0
     private(set) var histograms: [Histogram<UInt64>?] = Array(repeating: nil, count: OpKind.allCases.count)
     private let timeAll: Bool
     private let salt: UInt64
@@ -74,7 +86,7 @@ struct Recorder {
         var latencies: [OpKind: Histogram<UInt64>] = [:]
         for kind in OpKind.allCases { if let h = histograms[kind.rawValue] { latencies[kind] = h } }
         return Tally(ops: ops, found: found, attempted: attempted, bytes: bytes, errors: errors, checksum: checksum,
-                     latencies: latencies)
+                     backgroundOps: backgroundOps, latencies: latencies)
     }
 }
 
@@ -86,6 +98,7 @@ struct Tally: Sendable {
     var bytes: Int64 = 0
     var errors = 0
     var checksum: UInt64 = 0
+    var backgroundOps = 0
     var latencies: [OpKind: Histogram<UInt64>] = [:]
 
     /// Adds another thread's figures.
@@ -96,6 +109,7 @@ struct Tally: Sendable {
         bytes += other.bytes
         errors += other.errors
         checksum &+= other.checksum
+        backgroundOps += other.backgroundOps
         for (kind, histogram) in other.latencies {
             if latencies[kind] == nil { latencies[kind] = histogram } else { latencies[kind]!.add(histogram) }
         }

@@ -87,5 +87,6 @@ enum WriteLoops {
             }
             n += 1
         }
+        recorder.backgroundOps += n
     }
 }

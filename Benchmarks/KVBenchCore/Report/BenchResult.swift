@@ -77,6 +77,14 @@ public struct BenchResult: Sendable {
     public var indexBytesPerKey: Double?
     /// Writes per sync round during the benchmark (fillsync: group commit), for engines that count syncs.
     public var writesPerSync: Double? = nil
+    /// readwhilewriting: the puts of the writer beside the measured readers, and their rate over its own time.
+    public var writerOps: Int? = nil
+    public var writerOpsPerSecond: Double? = nil
+    /// `--processes`: the reader processes that did the measured reads, or that read beside a write benchmark; nil
+    /// when the benchmark ran in kvbench's own process alone.
+    public var processes: Int? = nil
+    /// A write benchmark with `--processes`: the gets per second of the reader processes reading in the background.
+    public var backgroundReadsPerSecond: Double? = nil
 
     /// Operations per second of wall-clock time.
     public var opsPerSecond: Double { seconds > 0 ? Double(ops) / seconds : 0 }

@@ -35,6 +35,7 @@ public enum JSONReport {
             ("value_size", .int(c.valueSize)),
             ("compression_ratio", .double(c.compressionRatio)),
             ("threads", .int(c.threads)),
+            ("processes", .int(c.processes)),
             ("compression", .string(c.compression.rawValue)),
             ("durability", .string(c.durability.description)),
             ("engines", .array(c.engines.map { .string($0) })),
@@ -85,7 +86,19 @@ public enum JSONReport {
             ("disk_bytes", .int(Int(r.diskBytes))),
             ("index_bytes_per_key", r.indexBytesPerKey.map { .double($0) } ?? .null),
             ("writes_per_sync", r.writesPerSync.map { .double($0) } ?? .null),
+        ] + processes(r) + [
             ("note", r.note.map { .string($0) } ?? .null),
         ])
+    }
+
+    /// The `--processes` fields of a result: the reader processes, readwhilewriting's writer, and the background
+    /// readers of a write benchmark.
+    static func processes(_ r: BenchResult) -> [(String, JSONValue)] {
+        [
+            ("processes", r.processes.map { .int($0) } ?? .null),
+            ("writer_ops", r.writerOps.map { .int($0) } ?? .null),
+            ("writer_ops_per_sec", r.writerOpsPerSecond.map { .double($0) } ?? .null),
+            ("background_reads_per_sec", r.backgroundReadsPerSecond.map { .double($0) } ?? .null),
+        ]
     }
 }

@@ -18,8 +18,10 @@ public enum TextReport {
             "Entries:    \(config.num)",
             "RawSize:    \(Format.fixed(raw, 1)) MB (estimated)",
             "FileSize:   \(Format.fixed(file, 1)) MB (estimated)",
-            "Settings:   threads \(config.threads), compression \(config.compression.rawValue), durability "
-                + "\(config.durability), seed \(config.seed), reads \(config.readCount)"
+            "Settings:   threads \(config.threads)"
+                + (config.processes > 0 ? ", reader processes \(config.processes)" : "")
+                + ", compression \(config.compression.rawValue), durability \(config.durability), seed \(config.seed)"
+                + ", reads \(config.readCount)"
                 + (config.duration > 0 ? ", duration \(Format.fixed(config.duration, 1)) s" : "")
                 + (config.cold ? ", cold reads" : ", warm reads"),
             "DB:         \(directory)",

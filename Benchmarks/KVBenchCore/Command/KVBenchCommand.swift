@@ -22,9 +22,12 @@ public struct KVBenchCommand: ParsableCommand {
                 what the previous benchmarks left. Warm read benchmarks re-read the store's files first (this kind \
                 of machine evicts idle page cache after about a minute). Latency is timed around every operation \
                 when a benchmark has fewer than 500000, otherwise around a hashed pseudo-random 1/16 of them.
+
+                \(ReaderProcessesHelp.text)
+
                 Build in release: swift build -c release --product kvbench
                 """,
-            subcommands: [RecoverChildCommand.self]
+            subcommands: [RecoverChildCommand.self, ReaderChildCommand.self]
         )
     }
 
@@ -46,8 +49,11 @@ public struct KVBenchCommand: ParsableCommand {
     @Option(help: "Fraction of each value that is random (db_bench's values: LZ4 stores them in about this fraction).")
     var compressionRatio: Double = 0.5
 
-    @Option(help: "Threads doing the measured operations.")
+    @Option(help: "Threads doing the measured operations (with --processes: in each reader process).")
     var threads: Int = 1
+
+    @Option(help: "Reader processes beside kvbench's own, which writes (0: none; see below).")
+    var processes: Int = 0
 
     @Option(help: "Engine compression: none or lz4.")
     var compression: CompressionSetting = .none
@@ -126,12 +132,27 @@ public struct KVBenchCommand: ParsableCommand {
             throw ValidationError("each --engine may be given once")
         }
         if useExistingDb && db == nil { throw ValidationError("--use-existing-db needs --db") }
+        guard processes >= 0 && processes <= ReaderProcesses.maximumCount else {
+            throw ValidationError("--processes must be between 0 and \(ReaderProcesses.maximumCount)")
+        }
+        if processes > 0 {
+            var refused: [String] = []
+            for name in config.engines where !(try EngineRegistry.engine(named: name)).hasReaderProcesses {
+                refused.append(name)
+            }
+            if !refused.isEmpty {
+                let able = EngineRegistry.engines.filter { $0.hasReaderProcesses }.map { $0.name }
+                throw ValidationError("--processes: \(refused.joined(separator: ", ")) cannot be read by other "
+                    + "processes while it is open for writing (engines that can: \(able.joined(separator: ", ")))")
+            }
+        }
         config.num = num
         config.reads = reads
         config.keySize = keySize
         config.valueSize = valueSize
         config.compressionRatio = compressionRatio
         config.threads = threads
+        config.processes = processes
         config.compression = compression
         config.automaticCompaction = autoCompaction == .on
         config.durability = durability

@@ -39,14 +39,7 @@ extension EngineRun {
                                  prepare: { $0.remainingReaders.store(readers, ordering: .relaxed) }) {
             index, session, context, recorder, ready in
             if index == readers {
-                ready()
-                var rounds = 0
-                while context.remainingReaders.load(ordering: .relaxed) > 0 {
-                    let t0 = monotonicNanos()
-                    _ = try context.store.compact(minimumDeadRatio: Self.compactionThreshold)
-                    recorder.record(.compaction, nanos: max(monotonicNanos() &- t0, 1))
-                    rounds += 1
-                }
+                try Self.compactUntilReadersEnd(context: context, recorder: &recorder, ready: ready)
             } else {
                 defer { context.remainingReaders.wrappingSubtract(1, ordering: .relaxed) }
                 let part = share(of: reads, thread: index, threads: readers)
@@ -58,5 +51,15 @@ extension EngineRun {
             result.note = "\(compactions.count) compactions ran beside the readers"
         }
         return .result(result)
+    }
+
+    /// readwhilecompacting's compactor: compacts again and again until `remainingReaders` is 0, timing each round.
+    static func compactUntilReadersEnd(context: WorkContext, recorder: inout Recorder, ready: () -> Void) throws {
+        ready()
+        while context.remainingReaders.load(ordering: .relaxed) > 0 {
+            let t0 = monotonicNanos()
+            _ = try context.store.compact(minimumDeadRatio: compactionThreshold)
+            recorder.record(.compaction, nanos: max(monotonicNanos() &- t0, 1))
+        }
     }
 }

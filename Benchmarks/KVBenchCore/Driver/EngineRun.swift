@@ -41,6 +41,7 @@ final class EngineRun {
             return .skipped("skipped: it would destroy the existing store (--use-existing-db)")
         }
         if benchmark.readsData { try prepareReads() }
+        if config.processes > 0, let outcome = try runWithReaderProcesses(benchmark) { return outcome }
         let num = config.num, reads = config.readCount
         switch benchmark {
         case .fillseq:
@@ -159,7 +160,8 @@ final class EngineRun {
         _ ready: () -> Void
     ) throws -> Void
 
-    /// Runs `body` on `threads` threads (default `--threads`) against the open store and builds the result.
+    /// Runs `body` on `threads` threads (default `--threads`) against the open store and builds the result. With
+    /// `--processes`, a write benchmark runs beside reader processes that read until it is done (`backgroundReaders`).
     func measure(_ benchmark: Benchmark, operations: Int, threads: Int? = nil, measuredThreads: Int? = nil,
                  syncAtEnd: Bool = false, prepare: (WorkContext) -> Void = { _ in },
                  _ body: @escaping ThreadBody) throws -> BenchResult {
@@ -171,9 +173,10 @@ final class EngineRun {
             timeAll: config.timesEveryOperation(operations), durationNanos: UInt64(config.duration * 1e9),
             progress: progress, seeds: seeds, threadsHint: measuredThreads ?? threadCount)
         prepare(context)
+        let readers = try backgroundReaders(for: benchmark)
         let tallies = Mutex<[Tally]>([])
         let before = ProcessSnapshot.now()
-        let (start, end) = try ThreadRunner.run(count: threadCount) { index, ready in
+        let (start, end) = try ThreadRunner.run(count: threadCount, release: { readers?.start() }) { index, ready in
             let session = try store.makeSession()
             var recorder = Recorder(timeAll: context.timeAll, thread: index)
             try body(index, session, context, &recorder, ready)
@@ -187,10 +190,14 @@ final class EngineRun {
             finish = monotonicNanos()
         }
         progress?.clear()
+        readers?.stop()
+        let background = try readers.map { ReaderFigures(try $0.collect()) }
         if benchmark == .ycsbD { nextInsert = context.nextInsert.load(ordering: .relaxed) }
         let tally = Tally.merged(tallies.withLock { $0 })
-        return try makeResult(benchmark.rawValue, threads: measuredThreads ?? threadCount,
-                              seconds: seconds(from: start, to: finish), tally: tally, before: before)
+        var result = try makeResult(benchmark.rawValue, threads: measuredThreads ?? threadCount,
+                                    seconds: seconds(from: start, to: finish), tally: tally, before: before)
+        if let background { addBackgroundReaders(background, to: &result) }
+        return result
     }
 
     /// fillseq, fillrandom, overwrite, fillsync: `count` puts split over the threads, then one sync (timed).
@@ -205,7 +212,8 @@ final class EngineRun {
         result.attempted = nil
         if benchmark == .fillsync, let before = syncsBefore, let after = try store?.syncCount(), after > before {
             result.writesPerSync = Double(result.ops) / Double(after - before)
-            result.note = "\(after - before) sync rounds: " + Format.fixed(result.writesPerSync!, 2) + " writes per fdatasync"
+            let note = "\(after - before) sync rounds: " + Format.fixed(result.writesPerSync!, 2) + " writes per fdatasync"
+            result.note = [note, result.note].compactMap { $0 }.joined(separator: "; ")
         }
         return result
     }

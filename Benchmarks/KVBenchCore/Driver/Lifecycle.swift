@@ -61,10 +61,7 @@ extension EngineRun {
         try FileSystem.removeTree(directory)
         try FileSystem.makeDirectories(directory)
         nextInsert = config.num
-        guard let executable = config.childExecutable ?? FileSystem.currentExecutable() else {
-            throw BenchError("recover: cannot find the kvbench executable to run as the child")
-        }
-        let child = try ChildProcess(executable: executable, arguments: RecoverChild.arguments(
+        let child = try ChildProcess(executable: try childExecutable(), arguments: RecoverChild.arguments(
             engine: name, directory: directory, config: config))
         try child.waitForLine(RecoverChild.readyLine)
         child.killNow()

@@ -19,6 +19,8 @@ final class WorkContext: Sendable {
     let threadsHint: Int
     /// readwhilewriting: readers still running; the writer stops at 0.
     let remainingReaders = Atomic<Int>(0)
+    /// Set to end every loop early, at its next check (`LoopControl`): a background reader process is told to stop.
+    let stopped = Atomic<Bool>(false)
     /// YCSB D: the next key number to insert, and how many keys are known to be inserted.
     let nextInsert = Atomic<Int>(0)
     let acknowledged = Atomic<Int>(0)
@@ -41,16 +43,17 @@ final class WorkContext: Sendable {
     func loop(count: Int) -> LoopControl {
         LoopControl(limit: durationNanos > 0 ? Int.max : count,
                     deadline: durationNanos > 0 ? monotonicNanos() + durationNanos : 0,
-                    progress: progress)
+                    progress: progress, context: self)
     }
 }
 
-/// When a thread's loop ends: after a fixed count, or at the deadline (checked every 1024 operations, when
-/// progress is also reported).
+/// When a thread's loop ends: after a fixed count, at the deadline, or once the context is `stopped` (both checked
+/// every 1024 operations, when progress is also reported).
 struct LoopControl {
     let limit: Int
     let deadline: UInt64
     let progress: Progress?
+    let context: WorkContext
 
     /// Whether operation number `n` (0-based) should run.
     @inline(__always)
@@ -58,6 +61,7 @@ struct LoopControl {
         if n & 1023 == 0 && n > 0 {
             progress?.add(1024)
             if deadline != 0 && monotonicNanos() >= deadline { return false }
+            if context.stopped.load(ordering: .relaxed) { return false }
         }
         return n < limit
     }

@@ -45,6 +45,9 @@ extension StoreEngine {
         if index.capacity < HashIndex.capacity(forLiveKeys: configuration.expectedKeyCount) {
             index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID)
         }
+        // The index is whole now (a half-applied batch was replayed), and it is the store's.
+        index.setApplyingBatch(nil)
+        index.clearReplacedMark()
         try index.markOpen(bootID: bootID)
 
         let segments = SegmentTable(files)
@@ -132,7 +135,7 @@ extension StoreEngine {
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()
         do {
-            try Sys.rename(temporary, indexPath)
+            try HashIndex.replace(indexPath, with: temporary)
             try Sys.syncDirectory(directory)
         } catch { throw error.kvError("rename", path: indexPath) }
         report.problems += log.problems

@@ -144,19 +144,28 @@ extension HashIndex {
 
     /// Marks the index as being written, and makes that durable before any slot changes: otherwise
     /// a power loss could leave an old "clean" header in front of half-written slots.
+    ///
+    /// It also names this writer in the header (``writerWord``): a live reader that rebuilt a
+    /// private index because no writer was alive sees the word change and moves over to this one.
     func markOpen(bootID: [UInt8]) throws(KVError) {
         let h = file.base
         bootID.withUnsafeBytes { (h + IndexHeader.bootID).copyMemory(from: $0.baseAddress!, byteCount: 16) }
         h.storeLE(UInt32(0), at: IndexHeader.checksum)
         h.storeLE(IndexHeader.stateOpen, at: IndexHeader.state)
+        setHeaderWord(IndexHeader.writer, Self.newWriterWord())
         try file.sync(offset: 0, length: IndexHeader.pageSize)
     }
+
+    /// A ``IndexHeader/writer`` word for a writer that opens now: this process's pid, and a random
+    /// half that tells one open from the next (the same process, or a reused pid).
+    static func newWriterWord() -> UInt64 { UInt64(UInt32.random(in: 1...UInt32.max)) << 32 | UInt64(UInt32(bitPattern: getpid())) }
 
     /// Marks the index clean after writing every slot back: the next open will trust it without
     /// reading the log.
     func markClean() throws(KVError) {
         try file.sync()
         let h = file.base
+        setHeaderWord(IndexHeader.writer, 0)
         h.storeLE(IndexHeader.stateClean, at: IndexHeader.state)
         h.storeLE(headerChecksum(), at: IndexHeader.checksum)
         try file.sync(offset: 0, length: IndexHeader.pageSize)
@@ -164,4 +173,55 @@ extension HashIndex {
 
     /// Makes the whole index durable (used before it is renamed into place).
     func syncAll() throws(KVError) { try file.sync() }
+
+    /// Renames the index file at `temporary` over `path`, marking the file it replaces first: a
+    /// live reader in another process still maps that file (a rename does not change a mapping),
+    /// and the mark is how it learns to open `path` again (FORMAT.md §12). The mark goes through
+    /// `pwrite`, not a mapping, so that it reaches a file this process never mapped or could not
+    /// trust (a damaged or foreign header still has offset 256).
+    ///
+    /// Mark, then rename: the other order leaves, if the writer dies between the two, a file that
+    /// readers map, no longer at `path`, and never marked. This order leaves at worst a marked file
+    /// that is still the index: a reader that finds the mark on the file at `path` keeps reading it,
+    /// and the next writer clears the mark (``clearReplacedMark()``).
+    static func replace(_ path: String, with temporary: String) throws(Errno) {
+        let old: Int32? = try? Sys.open(path, O_RDWR)
+        defer { if let old { Sys.close(old) } }
+        var marked = false
+        if let old, let size = try? Sys.fileSize(old), size >= Int64(IndexHeader.pageSize) {
+            var token = UInt64.random(in: 1...UInt64.max).littleEndian
+            // Best effort: a reader that misses it (an EIO here) still finds the new index when a
+            // read through its old one fails and it looks again.
+            marked = (try? withUnsafeBytes(of: &token) { raw throws(Errno) in
+                try Sys.pwrite(old, raw.baseAddress!, 8, Int64(IndexHeader.replaced))
+            }) != nil
+        }
+        do { try Sys.rename(temporary, path) } catch {
+            if marked, let old { unmark(old) }
+            throw error
+        }
+    }
+
+    private static func unmark(_ fd: Int32) {
+        var zero = UInt64(0)
+        _ = try? withUnsafeBytes(of: &zero) { raw throws(Errno) in try Sys.pwrite(fd, raw.baseAddress!, 8, Int64(IndexHeader.replaced)) }
+    }
+
+    /// The ``IndexHeader/replaced`` token: 0 while this file is the store's index.
+    @inline(__always) var replacedToken: UInt64 { headerWord(IndexHeader.replaced) }
+
+    /// Clears a replacement mark left on the file that is still the index (a writer died between
+    /// marking it and renaming the new file over it). The writer that opens the index does this.
+    func clearReplacedMark() {
+        if replacedToken != 0 { setHeaderWord(IndexHeader.replaced, 0) }
+    }
+
+    /// The batch whose slots the writer is changing, or 0. A reader that finds it set while no
+    /// writer is alive is looking at a batch half applied by a writer that died, and rebuilds
+    /// privately instead (FORMAT.md §12.4).
+    @inline(__always) var applyingBatch: UInt64 { headerWord(IndexHeader.applying) }
+    func setApplyingBatch(_ position: LogPosition?) { setHeaderWord(IndexHeader.applying, position?.word ?? 0) }
+
+    /// The writer that has this index open, or 0 (closed cleanly, or an earlier build's writer).
+    var writerWord: UInt64 { headerWord(IndexHeader.writer) }
 }

@@ -22,6 +22,6 @@ enum ReaderProcessesHelp {
             the time from the first one's start to the last one's end, latencies are merged, and an "open (reader)" \
             row and the note give the time each took to open the store. Engines: \(able.joined(separator: ", ")); \
             --processes is refused for the others.
-            """ + rows.map { "\n  " + $0.0 + ":\n      " + $0.1 }.joined()
+            """ + rows.map { "\n- " + $0.0 + ": " + $0.1 + "." }.joined()
     }
 }

@@ -127,8 +127,8 @@ extension EngineRun {
         return result
     }
 
-    /// A result measured in the reader processes: their merged figures, threads = all their threads, and a note that
-    /// says how many processes read and how long their opens took.
+    /// A result measured in the reader processes: their merged figures and process figures, threads = all their
+    /// threads, and a note that says how many processes read and how long their opens took.
     private func readersResult(_ name: String, figures: ReaderFigures, before: ProcessSnapshot,
                                note: String? = nil) throws -> BenchResult {
         var tally = figures.tally
@@ -137,6 +137,7 @@ extension EngineRun {
         var result = try makeResult(name, threads: config.processes * config.threads, seconds: figures.seconds,
                                     tally: tally, before: before, note: notes.joined(separator: "; "))
         result.processes = config.processes
+        result.process = figures.process
         return result
     }
 

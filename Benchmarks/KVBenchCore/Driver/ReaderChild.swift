@@ -53,6 +53,7 @@ enum ReaderChild {
             durationNanos: job.workload == .background ? 0 : UInt64(job.duration * 1e9), progress: nil, seeds: seeds,
             threadsHint: allThreads)
         let tallies = Mutex<[Tally]>([])
+        let before = ProcessSnapshot.now()
         // Background readers have one more thread, which waits for the stop signal.
         let threads = job.workload == .background ? job.threads + 1 : job.threads
         let (start, end) = try ThreadRunner.run(count: threads, release: {
@@ -92,7 +93,11 @@ enum ReaderChild {
             let tally = recorder.tally
             tallies.withLock { $0.append(tally) }
         }
-        return ReaderReport(tally: Tally.merged(tallies.withLock { $0 }), start: start, end: end, openNanos: openNanos)
+        var process = ProcessSnapshot.now()
+        process.minorFaults -= before.minorFaults
+        process.majorFaults -= before.majorFaults
+        return ReaderReport(tally: Tally.merged(tallies.withLock { $0 }), start: start, end: end, openNanos: openNanos,
+                            process: process)
     }
 
     /// Reads this process's start byte; false at end of file (the parent is gone).

@@ -25,8 +25,8 @@ final class ReaderProcesses: Sendable {
                 executable: executable, arguments: ReaderChild.arguments(job),
                 descriptors: [ReaderChild.startDescriptor: startPipe.read, ReaderChild.stopDescriptor: stopPipe.read]))
         }
-        // The children hold their own copies of the read ends.
-        startPipe.closeRead()
+        // The children hold their own copies of the read ends. The start pipe's stays open here too, so that the
+        // start signal cannot raise SIGPIPE in kvbench if every reader process has died meanwhile.
         stopPipe.closeRead()
         for (number, child) in spawned.enumerated() {
             let line = try child.nextLine()
@@ -89,6 +89,8 @@ final class ReaderProcesses: Sendable {
 struct ReaderFigures {
     /// Their tallies summed, their latencies merged.
     var tally: Tally
+    /// Their process figures: the largest peak RSS and VmSize, the page faults of all of them.
+    var process: ProcessSnapshot
     /// From the first process's start to the last one's end: the wall time of all of them.
     var seconds: Double
     /// Their open times, ns.
@@ -96,6 +98,10 @@ struct ReaderFigures {
 
     init(_ reports: [ReaderReport]) {
         tally = Tally.merged(reports.map(\.tally))
+        process = ProcessSnapshot(peakRSSKB: reports.map(\.process.peakRSSKB).max() ?? 0,
+                                  vmSizeKB: reports.map(\.process.vmSizeKB).max() ?? 0,
+                                  minorFaults: reports.reduce(0) { $0 + $1.process.minorFaults },
+                                  majorFaults: reports.reduce(0) { $0 + $1.process.majorFaults })
         let start = reports.map(\.start).min() ?? 0, end = reports.map(\.end).max() ?? 0
         seconds = end > start ? Double(end - start) / 1e9 : 0
         opens = Recorder.makeHistogram()

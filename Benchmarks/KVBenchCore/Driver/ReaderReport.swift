@@ -1,7 +1,8 @@
 import Histogram
 
 /// What one reader process of `kvbench --processes` sends back: its merged figures, when its threads ran (on
-/// `CLOCK_MONOTONIC`, which every process of the machine shares) and how long its open took. One JSON line.
+/// `CLOCK_MONOTONIC`, which every process of the machine shares), how long its open took, and its memory and page
+/// faults. One JSON line.
 struct ReaderReport: Sendable {
     var tally: Tally
     /// When its first thread was released and its last one ended, in `monotonicNanos()`.
@@ -9,12 +10,15 @@ struct ReaderReport: Sendable {
     var end: UInt64
     /// Nanoseconds the engine's `openReader` took.
     var openNanos: UInt64
+    /// Its peak RSS and VmSize at the end, and the page faults of its run (after the open).
+    var process: ProcessSnapshot
 
-    init(tally: Tally, start: UInt64, end: UInt64, openNanos: UInt64) {
+    init(tally: Tally, start: UInt64, end: UInt64, openNanos: UInt64, process: ProcessSnapshot) {
         self.tally = tally
         self.start = start
         self.end = end
         self.openNanos = openNanos
+        self.process = process
     }
 
     var json: JSONValue {
@@ -24,6 +28,8 @@ struct ReaderReport: Sendable {
             ("checksum", .int(Int(truncatingIfNeeded: tally.checksum))),
             ("start_ns", .int(Int(truncatingIfNeeded: start))), ("end_ns", .int(Int(truncatingIfNeeded: end))),
             ("open_ns", .int(Int(truncatingIfNeeded: openNanos))),
+            ("peak_rss_kb", .int(process.peakRSSKB)), ("vmsize_kb", .int(process.vmSizeKB)),
+            ("minor_faults", .int(process.minorFaults)), ("major_faults", .int(process.majorFaults)),
             ("latency_ns", .object(OpKind.allCases.compactMap { kind in
                 tally.latencies[kind].map { (kind.label, Self.encode($0)) }
             })),
@@ -50,7 +56,9 @@ struct ReaderReport: Sendable {
         }
         self.init(tally: tally, start: UInt64(bitPattern: Int64(try int("start_ns"))),
                   end: UInt64(bitPattern: Int64(try int("end_ns"))),
-                  openNanos: UInt64(bitPattern: Int64(try int("open_ns"))))
+                  openNanos: UInt64(bitPattern: Int64(try int("open_ns"))),
+                  process: ProcessSnapshot(peakRSSKB: try int("peak_rss_kb"), vmSizeKB: try int("vmsize_kb"),
+                                           minorFaults: try int("minor_faults"), majorFaults: try int("major_faults")))
     }
 
     /// A histogram as `[[value, count], …]`, one pair per non-empty bucket (its highest equivalent value, which

@@ -69,7 +69,8 @@ public struct BenchResult: Sendable {
     /// Latency per operation type.
     public var latencyByOperation: [LatencySummary]
     /// Process figures after the benchmark: peak RSS during the benchmark, current VmSize, and the page faults
-    /// during the benchmark.
+    /// during the benchmark. Of the reader processes when they did the measured operations (`--processes`): the
+    /// largest peak RSS and VmSize, the faults of all of them.
     public var process: ProcessSnapshot
     /// Bytes allocated on disk by the store's files after the benchmark (store open, writes synced).
     public var diskBytes: Int64

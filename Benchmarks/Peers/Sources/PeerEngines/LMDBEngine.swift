@@ -7,6 +7,8 @@ import KVBenchCore
 /// 1000 puts per write transaction, plain `mdb_put`, `mdb_env_sync(env, 1)` at the end of a write benchmark.
 /// Reads: one `MDB_RDONLY` transaction per thread for the whole benchmark, zero-copy `mdb_get`, cursor scan.
 /// With `.sync` durability the flags are dropped and every put is its own (synced) transaction.
+/// Reader processes (`--processes`): LMDB's own multi-process readers, `MDB_RDONLY` beside the writer process; their
+/// snapshot is renewed every 1024 gets, so that they follow the writer and do not pin the pages it frees.
 public enum LMDBEngine: BenchEngine {
     public static let name = "lmdb"
     public static var summary: String {
@@ -20,6 +22,12 @@ public enum LMDBEngine: BenchEngine {
     }
 
     public static func dataFiles(in directory: String) -> [String] { [directory + "/data.mdb"] }
+
+    public static let hasReaderProcesses = true
+
+    public static func openReader(directory: String, options: EngineOptions) throws -> any EngineStore {
+        try LMDBStore(directory: directory, options: options, readOnly: true)
+    }
 }
 
 /// Throws for an LMDB return code other than success.
@@ -33,8 +41,11 @@ final class LMDBStore: EngineStore, @unchecked Sendable {
     let env: OpaquePointer
     let dbi: MDB_dbi
     let batch: Int
+    /// Opened with `MDB_RDONLY` beside a writer process: read snapshots are renewed as the session goes.
+    let readOnly: Bool
 
-    init(directory: String, options: EngineOptions) throws {
+    init(directory: String, options: EngineOptions, readOnly: Bool = false) throws {
+        self.readOnly = readOnly
         var env: OpaquePointer?
         try lmdbCheck(mdb_env_create(&env), "env_create")
         let mapSize = 4 * max(options.expectedKeys, 1) * (options.valueSize + 128) + (1 << 30)
@@ -43,11 +54,12 @@ final class LMDBStore: EngineStore, @unchecked Sendable {
         batch = transactionBatch(options)
         var flags = UInt32(MDB_NOTLS)
         if options.durability != .sync { flags |= UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC) }
-        if options.compression != .none { warn("lmdb has no compression; running uncompressed") }
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
+        if options.compression != .none && !readOnly { warn("lmdb has no compression; running uncompressed") }
         do {
             try lmdbCheck(mdb_env_open(env, directory, flags, 0o644), "env_open")
             var txn: OpaquePointer?
-            try lmdbCheck(mdb_txn_begin(env, nil, 0, &txn), "txn_begin")
+            try lmdbCheck(mdb_txn_begin(env, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "txn_begin")
             var dbi = MDB_dbi()
             let rc = mdb_dbi_open(txn, nil, 0, &dbi)
             if rc != 0 { mdb_txn_abort(txn) }
@@ -74,6 +86,9 @@ final class LMDBSession: EngineSession {
     private var txn: OpaquePointer?
     private var writing = false
     private var pending = 0
+    /// Gets since the read snapshot was taken (renewed every `renewal` in a reader process).
+    private var reads = 0
+    private static let renewal = 1024
 
     init(store: LMDBStore) { self.store = store }
 
@@ -111,6 +126,14 @@ final class LMDBSession: EngineSession {
 
     func get(key: UnsafeRawBufferPointer, checksum: inout UInt64) throws -> Int? {
         if txn == nil { try beginRead() }
+        if store.readOnly {
+            reads += 1
+            if reads == Self.renewal {
+                reads = 0
+                mdb_txn_reset(txn)
+                try lmdbCheck(mdb_txn_renew(txn), "txn_renew")
+            }
+        }
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val()
         let rc = mdb_get(txn, store.dbi, &k, &v)

@@ -182,6 +182,7 @@ final class LiveReader: Sendable {
             // Segments already known keep their objects (and descriptors); new ones join.
             var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
             let listed = Set(choice.files.map(\.id))
+            descriptors.drop(Set(known.keys.filter { !listed.contains($0) }))
             known = known.filter { listed.contains($0.key) }
             for file in choice.files where known[file.id] == nil { known[file.id] = file }
             let next = ReadView(index: choice.index, segments: SegmentTable(Array(known.values)), watch: choice.watch,

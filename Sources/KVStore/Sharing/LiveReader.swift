@@ -217,6 +217,7 @@ final class LiveReader: Sendable {
     /// the writer added join the view, deleted ones leave it.
     func refreshSegments() throws(KVError) -> ReadView {
         let views = try self.views
+        _ = try current(try views.get())  // the index first: a replaced one is followed
         return try refreshing.withLock { _ throws(KVError) -> ReadView in
             let view = try views.get()
             var report = Store.RecoveryReport()

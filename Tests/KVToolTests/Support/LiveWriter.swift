@@ -1,6 +1,6 @@
 import Foundation
 
-/// A real writer in another process: `kvstore-crash-child --live-writer STORE`, which opens the
+/// A real writer in another process: `kvstore-crash-child --scripted-writer STORE`, which opens the
 /// store for writing (creating it if needed: 64 KiB segments, no automatic compaction), keeps it
 /// open, and does what it is told, one command at a time (Tests/CrashChild/LiveWriter.swift).
 /// Each command returns once the writer has done it and answered.
@@ -17,7 +17,7 @@ final class LiveWriter {
     /// Starts the writer and waits until it has the store open.
     init(store: String) throws {
         process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = ["--live-writer", store]
+        process.arguments = ["--scripted-writer", store]
         process.standardInput = input
         process.standardOutput = output
         try process.run()

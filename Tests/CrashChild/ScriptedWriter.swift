@@ -1,4 +1,4 @@
-// kvstore-crash-child --live-writer STORE_DIR
+// kvstore-crash-child --scripted-writer STORE_DIR
 //
 // A writer that keeps a store open while `kvtool` reads it (Tests/KVToolTests/LiveStoreTests).
 // It opens the store for writing (creating it if needed) with 64 KiB segments and no automatic
@@ -90,8 +90,8 @@ private func everySealedSegmentIsHinted(_ directory: String) -> Bool {
     return segments.sorted().dropLast().allSatisfy(hints.contains)
 }
 
-func runLiveWriter(_ arguments: [String]) -> Never {
-    guard arguments.count == 1 else { fail("usage: kvstore-crash-child --live-writer STORE_DIR") }
+func runScriptedWriter(_ arguments: [String]) -> Never {
+    guard arguments.count == 1 else { fail("usage: kvstore-crash-child --scripted-writer STORE_DIR") }
     let directory = arguments[0]
     var configuration = Store.Configuration()
     configuration.segmentSize = 64 << 10

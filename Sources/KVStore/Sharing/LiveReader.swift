@@ -179,12 +179,7 @@ final class LiveReader: Sendable {
             let view = try views.get()
             guard try needsRefresh(view) else { return view }
             let choice = try choose(rebuild: false, following: true)
-            // Segments already known keep their objects (and descriptors); new ones join.
-            var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
-            let listed = Set(choice.files.map(\.id))
-            known = known.filter { listed.contains($0.key) }
-            for file in choice.files where known[file.id] == nil { known[file.id] = file }
-            let next = ReadView(index: choice.index, segments: SegmentTable(Array(known.values)), watch: choice.watch,
+            let next = ReadView(index: choice.index, segments: merge(view.segments, listed: choice.files), watch: choice.watch,
                                 acceptedMark: choice.acceptedMark)
             views.publish(next)
             return try views.get()
@@ -216,19 +211,28 @@ final class LiveReader: Sendable {
     /// the writer added join the view, deleted ones leave it.
     func refreshSegments() throws(KVError) -> ReadView {
         let views = try self.views
+        _ = try current(try views.get())  // the index first: a replaced one is followed
         return try refreshing.withLock { _ throws(KVError) -> ReadView in
             let view = try views.get()
             var report = Store.RecoveryReport()
             let listed = try listSegments(report: &report)
-            var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
-            let ids = Set(listed.map(\.id))
-            let gone = known.keys.filter { !ids.contains($0) }
-            descriptors.drop(Set(gone))
-            known = known.filter { ids.contains($0.key) }
-            for file in listed where known[file.id] == nil { known[file.id] = file }
-            views.publish(ReadView(index: view.index, segments: SegmentTable(Array(known.values)), watch: view.watch, acceptedMark: view.acceptedMark))
+            views.publish(ReadView(index: view.index, segments: merge(view.segments, listed: listed), watch: view.watch,
+                                   acceptedMark: view.acceptedMark))
             return try views.get()
         }
+    }
+
+    /// The segments of a fresh listing, keeping the objects (and so the descriptors) of those
+    /// already known; descriptors of segments no longer listed are let go.
+    private func merge(_ known: SegmentTable, listed: [SegmentFile]) -> SegmentTable {
+        let ids = Set(listed.map(\.id))
+        let kept = known.all.filter { ids.contains($0.id) }
+        // The listing saw their states as the disk shows them now (a hint written since).
+        let states = Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0.state) })
+        for file in kept { if let state = states[file.id], state > file.state { file.lifecycle.advance(to: state) } }
+        descriptors.drop(Set(known.all.map(\.id).filter { !ids.contains($0) }))
+        let keptIDs = Set(kept.map(\.id))
+        return SegmentTable(kept + listed.filter { !keptIDs.contains($0.id) })
     }
 
     /// What ``Store/access`` reports.

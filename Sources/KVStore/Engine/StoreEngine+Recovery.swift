@@ -134,10 +134,8 @@ extension StoreEngine {
         let temporary = indexPath + FileNames.temporarySuffix
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()
-        do {
-            try HashIndex.replace(indexPath, with: temporary)
-            try Sys.syncDirectory(directory)
-        } catch { throw error.kvError("rename", path: indexPath) }
+        try HashIndex.replace(indexPath, with: temporary)
+        do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
         report.problems += log.problems
         if let distrust { report.problems.append(KVError(.corruption, distrust + "; rebuilt it from the log", path: indexPath, offset: 0)) }
         report.indexTrust = files.isEmpty ? .new : .rebuilt

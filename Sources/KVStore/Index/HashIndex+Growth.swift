@@ -39,7 +39,7 @@ extension HashIndex {
         let path = directory + "/" + FileNames.index
         let temporary = path + FileNames.temporarySuffix
         let grown = try copy(to: temporary, adding: adding, bootID: bootID)
-        do { try HashIndex.replace(path, with: temporary) } catch { throw error.kvError("rename", path: path) }
+        try HashIndex.replace(path, with: temporary)
         return grown
     }
 }

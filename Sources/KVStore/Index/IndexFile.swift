@@ -183,23 +183,33 @@ extension HashIndex {
     /// Mark, then rename: the other order leaves, if the writer dies between the two, a file that
     /// readers map, no longer at `path`, and never marked. This order leaves at worst a marked file
     /// that is still the index: a reader that finds the mark on the file at `path` keeps reading it,
-    /// and the next writer clears the mark (``clearReplacedMark()``).
-    static func replace(_ path: String, with temporary: String) throws(Errno) {
-        let old: Int32? = try? Sys.open(path, O_RDWR)
+    /// and the next writer clears the mark (``clearReplacedMark()``). A mark that cannot be written
+    /// (EIO) stops the replacement: readers of the old file could never learn of the new one and
+    /// would read stale slots for as long as they stay open. Growth then fails before its write
+    /// publishes anything; an open fails and can be tried again.
+    static func replace(_ path: String, with temporary: String) throws(KVError) {
+        let old: Int32?
+        do { old = try Sys.open(path, O_RDWR) } catch where error == .notFound { old = nil } catch {
+            _ = try? Sys.unlink(temporary)
+            throw error.kvError("open", path: path)
+        }
         defer { if let old { Sys.close(old) } }
-        var marked = false
-        if let old, let size = try? Sys.fileSize(old), size >= Int64(IndexHeader.pageSize) {
+        // A file shorter than the header page is no index a reader could have mapped.
+        if let old, ((try? Sys.fileSize(old)) ?? Int64(IndexHeader.pageSize)) >= Int64(IndexHeader.pageSize) {
             var token = UInt64.random(in: 1...UInt64.max).littleEndian
-            // Best effort: a reader that misses it (an EIO here) still finds the new index when a
-            // read through its old one fails and it looks again.
-            marked = (try? withUnsafeBytes(of: &token) { raw throws(Errno) in
-                try Sys.pwrite(old, raw.baseAddress!, 8, Int64(IndexHeader.replaced))
-            }) != nil
+            do {
+                try withUnsafeBytes(of: &token) { raw throws(Errno) in try Sys.pwrite(old, raw.baseAddress!, 8, Int64(IndexHeader.replaced)) }
+            } catch {
+                _ = try? Sys.unlink(temporary)
+                throw error.kvError("pwrite", path: path, offset: Int64(IndexHeader.replaced))
+            }
+            do { try Sys.rename(temporary, path) } catch {
+                unmark(old)
+                throw error.kvError("rename", path: path)
+            }
+            return
         }
-        do { try Sys.rename(temporary, path) } catch {
-            if marked, let old { unmark(old) }
-            throw error
-        }
+        do { try Sys.rename(temporary, path) } catch { throw error.kvError("rename", path: path) }
     }
 
     private static func unmark(_ fd: Int32) {

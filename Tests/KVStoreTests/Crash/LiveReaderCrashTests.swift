@@ -1,0 +1,184 @@
+@testable import KVStore
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Live readers (issue 9) against a writer that is killed with SIGKILL at random moments, hundreds
+/// of times, and restarted each time: real processes, all of them `kvstore-crash-child`
+/// (Tests/CrashChild/LiveProtocol.swift). The readers open the store once and stay open across
+/// every kill and restart; each of their reads is checked against the oracle the writer keeps of
+/// its acknowledged versions: a value must be exactly one written for that key, no older than the
+/// version acknowledged before the read began, and "absent" must be explained by a removal.
+///
+/// The store is made to change shape under the readers: 64 KiB segments roll every few hundred
+/// operations, automatic compaction (low thresholds) deletes sealed segments, the key set grows
+/// during the run (no expectedKeyCount) and removals leave tombstones, so the index file is
+/// replaced by a rename again and again. The test asserts that all of that happened.
+@Suite("Crash: kill -9 of a writer under live readers", .serialized)
+struct LiveReaderCrashTests {
+    static let keys = 2_000
+    static let requiredKills = 200
+    static let readerCount = 2
+
+    @Test func readersStayCorrectAcrossHundredsOfWriterKills() throws {
+        let seed = testSeed()
+        try withTemporaryDirectory { directory in
+            var run = LiveReaderCrashRun(seed: seed, directory: directory)
+            do {
+                try run.execute()
+            } catch {
+                Issue.record("\(error) — \(run.context)")
+            }
+        }
+    }
+}
+
+private struct LiveReaderCrashRun {
+    let seed: UInt64
+    let directory: String
+    var rng: SplitMix64
+    let storePath: String
+    let oraclePath: String
+    let stopReaders: String
+    var observer: StoreObserver
+
+    var iteration = 0
+    var kills = 0
+    var killsWhileOpening = 0
+    var cleanStops = 0
+    var writerOpens: [String: Int] = [:]
+    var pausesWithoutWriter = 0
+
+    init(seed: UInt64, directory: String) {
+        self.seed = seed
+        self.directory = directory
+        rng = SplitMix64(seed: seed)
+        storePath = directory + "/store"
+        oraclePath = directory + "/oracle"
+        stopReaders = directory + "/stop-readers"
+        observer = StoreObserver(directory: storePath)
+    }
+
+    var context: String { "seed \(seed) (KVSTORE_TEST_SEED=\(seed)), iteration \(iteration), \(kills) kills, store \(storePath)" }
+
+    struct Stop: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    mutating func execute() throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let keys = LiveReaderCrashTests.keys
+        // A store (empty, closed cleanly) and an oracle of zeros: nothing acknowledged yet.
+        var configuration = Store.Configuration()
+        configuration.segmentSize = 64 << 10
+        try Store(path: storePath, configuration: configuration).close()
+        try LiveOracleFile.create(oraclePath, keys: keys)
+        observer.look()
+        let headerAtStart = observer.indexHeader()
+
+        var readers: [LiveChild] = []
+        defer { for reader in readers where reader.isRunning { reader.kill9() } }
+        for n in 0..<LiveReaderCrashTests.readerCount {
+            readers.append(try LiveChild(["--live-reader", storePath, oraclePath, String(rng.next()), String(keys), "--stop", stopReaders],
+                                         name: "reader \(n)", logDirectory: directory))
+        }
+        for reader in readers { try reader.waitForLine("R ready") }
+
+        while kills < LiveReaderCrashTests.requiredKills {
+            iteration += 1
+            // New keys keep arriving (300 at first, all 2,000 near the end), so the index grows
+            // during the run and not only at its start.
+            let active = min(keys, 300 + iteration * 8)
+            let stopWriter = directory + "/stop-writer"
+            unlink(stopWriter)
+            let cleanStop = rng.chance(0.04)
+            var arguments = ["--live-writer", storePath, oraclePath, String(rng.next()), String(keys), "--active", String(active)]
+            if rng.chance(0.5) { arguments.append("--lz4") }
+            if cleanStop { arguments += ["--stop", stopWriter] }
+            let writer = try LiveChild(arguments, name: "writer", logDirectory: directory)
+
+            // Mostly 5 to 150 ms; sometimes at once (the writer may still be opening, or
+            // recovering, the store), sometimes long enough for many rolls and compactions.
+            let r = Double.random(in: 0..<1, using: &rng)
+            let delay = r < 0.08 ? Int.random(in: 0...5_000, using: &rng)
+                : r < 0.88 ? Int.random(in: 5_000...150_000, using: &rng) : Int.random(in: 150_000...500_000, using: &rng)
+            usleep(UInt32(delay))
+            if cleanStop {
+                _ = FileManager.default.createFile(atPath: stopWriter, contents: nil)
+                guard writer.waitForExit() else { throw Stop(description: "the writer did not stop when asked: \(writer)") }
+                guard writer.exitStatus == 0, writer.line("W done") != nil else { throw Stop(description: "the writer asked to stop failed: \(writer)") }
+                cleanStops += 1
+            } else {
+                writer.kill9()
+                guard writer.diedOfSIGKILL else { throw Stop(description: "the writer ended by itself before the kill: \(writer)") }
+                kills += 1
+            }
+            if let open = writer.line("W open") {
+                writerOpens[String(open.text.dropFirst("W open ".count)), default: 0] += 1
+            } else {
+                killsWhileOpening += 1
+            }
+            observer.look()
+            for reader in readers where !reader.isRunning {
+                throw Stop(description: "a reader ended during the run: \(reader)")
+            }
+            // Now and then the readers are left alone for a while, with no writer alive.
+            if rng.chance(0.05) {
+                pausesWithoutWriter += 1
+                usleep(UInt32.random(in: 5_000...40_000, using: &rng))
+            }
+        }
+
+        // The readers stop and report.
+        _ = FileManager.default.createFile(atPath: stopReaders, contents: nil)
+        var reports: [LiveLine] = []
+        for reader in readers {
+            guard reader.waitForExit(), reader.exitStatus == 0, let report = reader.line("R done") else {
+                throw Stop(description: "a reader did not report: \(reader)")
+            }
+            reports.append(report)
+            let violations = reader.lines("V ")
+            #expect(report.int("violations") == 0 && violations.isEmpty,
+                    "\(reader.name) found \(report.int("violations")) wrong reads: \(report)\n\(violations.joined(separator: "\n")) — \(context)")
+            #expect(report.int("reads") > 0 && report.int("values") > 0, "\(reader.name) read nothing: \(report) — \(context)")
+            #expect(report.int("fresh") > 0, "\(reader.name) never saw a write made after it opened: \(report) — \(context)")
+            #expect(report.fields["close"] == "ok", "\(reader.name) failed to close: \(report) — \(context)")
+        }
+
+        // After the last kill: a writable open recovers the store, and every key holds its last
+        // acknowledged version (or the one in flight at the kill).
+        let check = try LiveChild(["--live-check", storePath, oraclePath, String(keys)], name: "check", logDirectory: directory)
+        guard check.waitForExit(), check.exitStatus == 0, let final = check.line("C ") else {
+            throw Stop(description: "the final check failed: \(check)")
+        }
+        #expect(final.int("violations") == 0, "the store after the last kill: \(final)\n\(check.lines("V ").joined(separator: "\n")) — \(context)")
+        observer.look()
+        let headerAtEnd = observer.indexHeader()
+
+        // The store changed shape under the readers.
+        let generations = (headerAtEnd?.generation ?? 0) - (headerAtStart?.generation ?? 0)
+        #expect(kills >= LiveReaderCrashTests.requiredKills)
+        #expect(observer.newestSegment >= 50, "only \(observer.newestSegment) segments were created — \(context)")
+        #expect(observer.segmentsDeleted.count >= 10, "compaction deleted only \(observer.segmentsDeleted.count) segments — \(context)")
+        #expect(observer.indexReplacements >= 2 && generations >= 2,
+                "the index file was replaced \(observer.indexReplacements) times (generation +\(generations)) — \(context)")
+        #expect((headerAtEnd?.capacity ?? 0) > (headerAtStart?.capacity ?? 0), "the index did not grow — \(context)")
+        #expect((writerOpens["replayed"] ?? 0) > 0, "no writer replayed the index after a kill: \(writerOpens) — \(context)")
+
+        let reads = reports.map { $0.int("reads") }.reduce(0, +)
+        let values = reports.map { $0.int("values") }.reduce(0, +)
+        let absent = reports.map { $0.int("absent") }.reduce(0, +)
+        let contains = reports.map { $0.int("contains") }.reduce(0, +)
+        let fresh = reports.map { $0.int("fresh") }.reduce(0, +)
+        print("live readers under kill -9: \(kills) kills (\(killsWhileOpening) before the writer had opened), \(cleanStops) clean stops, "
+              + "\(pausesWithoutWriter) pauses without a writer; writer opens \(writerOpens.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
+              + "\(reports.count) readers: \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
+              + "\(fresh) values newer than at the reader's open), violations \(reports.map { $0.int("violations") }); "
+              + "\(observer.newestSegment) segments created, \(observer.segmentsDeleted.count) deleted by compaction, "
+              + "index replaced \(observer.indexReplacements) times seen (generation +\(generations), capacity \(headerAtStart?.capacity ?? 0) -> \(headerAtEnd?.capacity ?? 0)); "
+              + "final check: \(final.text.dropFirst(2)); seed \(seed); \(clock.now - started)")
+    }
+}

@@ -40,3 +40,11 @@ int kv_fd_identity(int fd, unsigned long long *device, unsigned long long *inode
     *inode = (unsigned long long)st.st_ino;
     return 0;
 }
+
+int kv_path_identity(const char *path, unsigned long long *device, unsigned long long *inode) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    *device = (unsigned long long)st.st_dev;
+    *inode = (unsigned long long)st.st_ino;
+    return 0;
+}

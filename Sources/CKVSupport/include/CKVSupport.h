@@ -21,3 +21,6 @@ int kv_fd_kind(int fd);
 
 /// The device and inode of an open descriptor: 0, or -1 with errno set.
 int kv_fd_identity(int fd, unsigned long long *device, unsigned long long *inode);
+
+/// The device and inode of the file at `path` (following symlinks): 0, or -1 with errno set.
+int kv_path_identity(const char *path, unsigned long long *device, unsigned long long *inode);

@@ -28,17 +28,24 @@ final class SegmentTable: Sendable {
 }
 
 /// What a reader needs: the index, the segments it points into, and the descriptors open for
-/// them. Immutable.
+/// them. Immutable. A live reader whose index is a private rebuild also carries what it watches
+/// to move over to the store's index (``IndexWatch``).
 final class ReadView: Sendable {
     let index: HashIndex
     let segments: SegmentTable
     let descriptors: DescriptorTable
+    let watch: IndexWatch?
 
-    init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty) {
+    init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty, watch: IndexWatch? = nil) {
         self.index = index
         self.segments = segments
         self.descriptors = descriptors
+        self.watch = watch
     }
+
+    /// The same view as a new object: each stripe of a ``ViewBox`` holds its own, so its own
+    /// reference count.
+    func copy() -> ReadView { ReadView(index: index, segments: segments, descriptors: descriptors, watch: watch) }
 }
 
 /// Holds the current ``ReadView``, striped by thread.
@@ -67,7 +74,7 @@ final class ViewBox: Sendable {
     private let latest: Mutex<ReadView?>
 
     init(_ view: ReadView) {
-        stripes = (0..<Self.stripeCount).map { _ in Stripe(ReadView(index: view.index, segments: view.segments, descriptors: view.descriptors)) }
+        stripes = (0..<Self.stripeCount).map { _ in Stripe(view.copy()) }
         latest = Mutex(view)
     }
 
@@ -86,7 +93,7 @@ final class ViewBox: Sendable {
     func publish(_ view: ReadView) {
         latest.withLock { latest in
             guard let current = latest else { return }
-            let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors)
+            let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors, watch: view.watch)
             latest = next
             spread(next)
         }
@@ -97,7 +104,7 @@ final class ViewBox: Sendable {
     func publish(descriptors: DescriptorTable) {
         latest.withLock { latest in
             guard let current = latest else { return }
-            let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors)
+            let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors, watch: current.watch)
             latest = next
             spread(next)
         }
@@ -105,10 +112,13 @@ final class ViewBox: Sendable {
 
     private func spread(_ view: ReadView) {
         for stripe in stripes {
-            let copy = ReadView(index: view.index, segments: view.segments, descriptors: view.descriptors)
+            let copy = view.copy()
             stripe.view.withLock { $0 = copy }
         }
     }
+
+    /// The view published last (a live reader's refresh starts from it).
+    var newest: ReadView? { latest.withLock { $0 } }
 
     /// Drops the view so that every later call sees a closed store.
     func close() {

@@ -20,17 +20,38 @@ extension StoreEngine {
     /// Runs a read with the current view and runs it again with a newer one when a segment it
     /// needed was deleted (compaction moved the key's record, then removed the file) before its
     /// descriptor could be opened. `retryIf` says whether running again is still harmless.
+    ///
+    /// A live reader (FORMAT.md §12) first checks that its index is still the store's, and reads
+    /// again after a vanished segment, or after a record that did not check out when meanwhile the
+    /// writer replaced the index (a new writer's recovery rebuilt it and reused the bytes an old
+    /// slot pointed at): a bounded number of times, since every such change leaves the slots
+    /// pointing at records that exist.
     @inline(__always)
     private func retryingVanishedSegments<R>(retryIf: () -> Bool = { true }, _ read: (inout ReadView) throws -> R) throws -> R {
         var view = try views.get()
+        if let live { view = try live.current(view) }
+        var attempts = 0
         while true {
-            do { return try read(&view) } catch let error as KVError where error.code == .io && error.errno == ENOENT && retryIf() {
-                let fresh = try views.get()
-                if fresh.segments === view.segments { throw error }
-                view = fresh
+            do { return try read(&view) } catch let error as KVError where retryIf() {
+                let vanished = error.code == .io && error.errno == ENOENT
+                guard let live else {
+                    guard vanished else { throw error }
+                    let fresh = try views.get()
+                    if fresh.segments === view.segments { throw error }
+                    view = fresh
+                    continue
+                }
+                attempts += 1
+                guard vanished || error.code == .corruption, attempts <= Self.liveRetries else { throw error }
+                let before = view.index
+                view = try live.current(try views.get())
+                if !vanished && view.index === before { throw error }
             }
         }
     }
+
+    /// How many times a live reader reads again after a segment vanished under it.
+    static let liveRetries = 8
 
     private func value<R>(forKey key: UnsafeRawBufferPointer, view: inout ReadView, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         let hash = hasher.hash(key)
@@ -116,11 +137,17 @@ extension StoreEngine {
 
     /// The file of a segment. A segment newer than the reader's view (the writer rolled meanwhile)
     /// is found by taking a fresh view; one that does not exist at all is corruption of the index.
+    /// A live reader looks for a segment its view does not list on disk (``LiveReader/discover(_:)``).
     @inline(__always)
     func segmentFile(_ id: UInt32, view: inout ReadView) throws(KVError) -> SegmentFile? {
         if let file = view.segments.file(id) { return file }
         view = try views.get()
         if let file = view.segments.file(id) { return file }
+        if let live {
+            let file = try live.discover(id)
+            view = try views.get()
+            return file
+        }
         throw KVError.corruption("the index points into segment \(id), which does not exist", path: directory + "/" + FileNames.index, offset: 0)
     }
 

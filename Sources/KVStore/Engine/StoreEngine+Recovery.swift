@@ -132,7 +132,7 @@ extension StoreEngine {
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()
         do {
-            try Sys.rename(temporary, indexPath)
+            try HashIndex.replace(indexPath, with: temporary)
             try Sys.syncDirectory(directory)
         } catch { throw error.kvError("rename", path: indexPath) }
         report.problems += log.problems

@@ -1,14 +1,20 @@
 /// What ``Store/statistics`` reports, counted from the index, the segment table and the files.
 extension StoreEngine {
     func statistics() throws(KVError) -> Store.Statistics {
-        let view = try views.get()
+        var view = try views.get()
+        // A live reader counts the segments on disk now, not those its reads have met.
+        if let live { view = try live.refreshSegments() }
         let end = try logEnd()
         var liveBytes: Int64 = 0
         view.index.forEachLive { _, _, word in liveBytes += Int64(Location(word: word).readLength) }
         var dataBytes: Int64 = 0
         var diskBytes: Int64 = 0
         for file in view.segments.all {
-            let dataEnd = file.id == end.segmentID ? end.offset : try file.size()
+            let dataEnd: Int
+            if file.id == end.segmentID { dataEnd = end.offset }
+            else if file.id > end.segmentID { dataEnd = SegmentHeader.size }  // a live writer's newest, nothing covered yet
+            else if live != nil { dataEnd = (try? file.size()) ?? SegmentHeader.size }  // compaction may delete it meanwhile
+            else { dataEnd = try file.size() }
             dataBytes += Int64(max(0, dataEnd - SegmentHeader.size))
             diskBytes += (try? file.allocatedBytes()) ?? 0
         }

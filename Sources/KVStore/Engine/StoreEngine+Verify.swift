@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The integrity check behind ``Store/verify()``.
 extension StoreEngine {
     /// The latest record of a key, as found in the log.
@@ -8,8 +12,10 @@ extension StoreEngine {
     }
 
     func verify() throws(KVError) -> Store.VerificationReport {
-        if configuration.readOnly {
-            let view = try views.get()
+        if let live {
+            var view = try live.current(try views.get())
+            view = try live.refreshSegments()
+            if view.watch == nil, try live.writerIsAlive() { return try verifyWhileWriting(view) }
             return try verify(segments: view.segments, index: view.index, end: view.index.covered)
         }
         // Writes wait: the log and the index must not move while they are compared.
@@ -50,6 +56,47 @@ extension StoreEngine {
             }
         }
         compactor.suspects.withLock { $0 = suspects }
+        return report
+    }
+
+    /// The check a live reader can make while a writer writes (FORMAT.md §12.5): the segments that
+    /// were sealed and durable (hinted) when it began, each against its hint, and every slot that
+    /// points into one of them, which must point at a valid put there (slots only ever move out of
+    /// a sealed segment: compaction copies to the end of the log). Newer records, and keys whose
+    /// latest record is newer, are the writer's moving part and are not checked.
+    private func verifyWhileWriting(_ view: ReadView) throws(KVError) -> Store.VerificationReport {
+        var report = Store.VerificationReport()
+        report.checkedWhileWriting = true
+        let checked = view.segments.all.filter { $0.state == .hinted }
+        report.uncheckedSegments = view.segments.all.count - checked.count
+        var valid = Set<UInt64>()
+        var checkedIDs = Set<UInt32>()
+        for file in checked {
+            var records: [(offset: Int, header: RecordHeader, key: [UInt8])] = []
+            do {
+                try scanResyncing(file, limit: nil, report: &report) { offset, header, key in records.append((offset, header, key)) }
+            } catch where error.errno == ENOENT {
+                report.uncheckedSegments += 1  // compacted away meanwhile
+                continue
+            }
+            report.segments += 1
+            checkedIDs.insert(file.id)
+            for r in records where r.header.kind == .put {
+                valid.insert(UInt64(file.id) << 32 | UInt64(r.offset))
+            }
+            report.records += records.count
+            checkHint(of: file, against: records, report: &report)
+        }
+        let path = directory + "/" + FileNames.index
+        view.index.forEachLive { slot, _, word in
+            let location = Location(word: word)
+            guard checkedIDs.contains(location.segmentID) else { return }
+            report.keys += 1
+            if !valid.contains(UInt64(location.segmentID) << 32 | UInt64(location.offset)) {
+                report.problems.append(.init(path: path, offset: Int64(IndexHeader.pageSize + slot * HashIndex.slotSize),
+                                             message: "slot \(slot) points at \(FileNames.segment(location.segmentID))@\(location.offset), where no valid put starts"))
+            }
+        }
         return report
     }
 

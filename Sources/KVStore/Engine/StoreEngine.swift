@@ -17,11 +17,13 @@ final class StoreEngine: Sendable {
     let recovery: Store.RecoveryReport
     let compactor = Compactor()
     let descriptors: DescriptorCache
+    /// A read-only store's link to the writer's files (``LiveReader``); `nil` for the writer.
+    let live: LiveReader?
     private let lock: Mutex<StoreLock?>
     private let periodic: PeriodicSync?
 
     init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
-         coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock, descriptors: DescriptorCache,
+         coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock?, live: LiveReader? = nil, descriptors: DescriptorCache,
          recovery: Store.RecoveryReport) {
         self.directory = directory
         self.configuration = configuration
@@ -31,6 +33,7 @@ final class StoreEngine: Sendable {
         self.coordinator = coordinator
         self.sealer = sealer
         self.lock = Mutex(lock)
+        self.live = live
         self.descriptors = descriptors
         self.recovery = recovery
         if case .periodic(let interval) = configuration.durability {
@@ -99,7 +102,6 @@ final class StoreEngine: Sendable {
         if configuration.readOnly {
             views.close()
             descriptors.closeAll()
-            releaseLock()
             return
         }
         try writer.withLock { (slot) throws(KVError) in

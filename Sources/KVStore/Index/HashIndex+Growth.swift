@@ -24,6 +24,7 @@ extension HashIndex {
         grown.assertBuiltCorrectly("index growth")
         grown.setCovered(covered, sequence: lastSequence)
         grown.setWriteLimit(writeLimit)
+        grown.setHeaderWord(IndexHeader.writer, headerWord(IndexHeader.writer))
         return grown
     }
 
@@ -38,7 +39,7 @@ extension HashIndex {
         let path = directory + "/" + FileNames.index
         let temporary = path + FileNames.temporarySuffix
         let grown = try copy(to: temporary, adding: adding, bootID: bootID)
-        do { try Sys.rename(temporary, path) } catch { throw error.kvError("rename", path: path) }
+        do { try HashIndex.replace(path, with: temporary) } catch { throw error.kvError("rename", path: path) }
         return grown
     }
 }

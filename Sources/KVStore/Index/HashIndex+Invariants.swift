@@ -55,8 +55,8 @@ extension StoreEngine {
             }
             return problems + index.invariantViolations(end: end) { ends[$0] }
         }
-        if configuration.readOnly {
-            let view = try views.get()
+        if let live {
+            let view = try live.current(try views.get())
             return try check(view.index, view.segments, view.index.covered)
         }
         return try withWriter { (w) throws(KVError) in

@@ -144,19 +144,28 @@ extension HashIndex {
 
     /// Marks the index as being written, and makes that durable before any slot changes: otherwise
     /// a power loss could leave an old "clean" header in front of half-written slots.
+    ///
+    /// It also names this writer in the header (``writerWord``): a live reader that rebuilt a
+    /// private index because no writer was alive sees the word change and moves over to this one.
     func markOpen(bootID: [UInt8]) throws(KVError) {
         let h = file.base
         bootID.withUnsafeBytes { (h + IndexHeader.bootID).copyMemory(from: $0.baseAddress!, byteCount: 16) }
         h.storeLE(UInt32(0), at: IndexHeader.checksum)
         h.storeLE(IndexHeader.stateOpen, at: IndexHeader.state)
+        setHeaderWord(IndexHeader.writer, Self.newWriterWord())
         try file.sync(offset: 0, length: IndexHeader.pageSize)
     }
+
+    /// A ``IndexHeader/writer`` word for a writer that opens now: this process's pid, and a random
+    /// half that tells one open from the next (the same process, or a reused pid).
+    static func newWriterWord() -> UInt64 { UInt64(UInt32.random(in: 1...UInt32.max)) << 32 | UInt64(UInt32(bitPattern: getpid())) }
 
     /// Marks the index clean after writing every slot back: the next open will trust it without
     /// reading the log.
     func markClean() throws(KVError) {
         try file.sync()
         let h = file.base
+        setHeaderWord(IndexHeader.writer, 0)
         h.storeLE(IndexHeader.stateClean, at: IndexHeader.state)
         h.storeLE(headerChecksum(), at: IndexHeader.checksum)
         try file.sync(offset: 0, length: IndexHeader.pageSize)
@@ -164,4 +173,27 @@ extension HashIndex {
 
     /// Makes the whole index durable (used before it is renamed into place).
     func syncAll() throws(KVError) { try file.sync() }
+
+    /// Renames the index file at `temporary` over `path`, then marks the file it replaced as
+    /// replaced: a live reader in another process still maps that file (a rename does not change a
+    /// mapping), and the mark is how it learns to open `path` again (FORMAT.md §12). The mark goes
+    /// through `pwrite`, not a mapping, so that it reaches a file this process never mapped or could
+    /// not trust (a damaged or foreign header still carries it at offset 256). Rename first: a reader
+    /// that sees the mark and opens `path` must find the new file there.
+    static func replace(_ path: String, with temporary: String) throws(Errno) {
+        let old: Int32? = try? Sys.open(path, O_RDWR)
+        defer { if let old { Sys.close(old) } }
+        try Sys.rename(temporary, path)
+        guard let old, let size = try? Sys.fileSize(old), size >= Int64(IndexHeader.pageSize) else { return }
+        var one = UInt64(1).littleEndian
+        // Best effort: a reader that misses it (an EIO here) still finds the new index when a
+        // read of its old one fails and it looks again.
+        try? withUnsafeBytes(of: &one) { raw throws(Errno) in try Sys.pwrite(old, raw.baseAddress!, 8, Int64(IndexHeader.replaced)) }
+    }
+
+    /// Whether a writer has renamed another index file over this one.
+    @inline(__always) var isReplaced: Bool { headerWord(IndexHeader.replaced) != 0 }
+
+    /// The writer that has this index open, or 0 (closed cleanly, or an earlier build's writer).
+    var writerWord: UInt64 { headerWord(IndexHeader.writer) }
 }

@@ -24,8 +24,13 @@
 /// 112     8  pendingLive    liveCount before that change
 /// 120     8  pendingTombs   tombstoneCount before that change
 /// 128     8  writeLimit     segmentID << 32 | offset: the writer may have written bytes up to here
+/// 256     8  replaced       0; set once, when a writer has renamed another file over this one
+/// 264     8  writer         0, or the writer that has this index open: random << 32 | pid
 /// ```
-/// The header occupies the first 4096-byte page; slots start at byte 4096.
+/// The header occupies the first 4096-byte page; slots start at byte 4096. The two words at 256
+/// are what live readers in other processes watch (FORMAT.md §12): they sit on their own cache
+/// line, away from the words the writer stores on every put, so that watching them costs a
+/// reader a load from its own cache.
 enum IndexHeader {
     static let magic: [UInt8] = Array("KVINDEX\0".utf8)
     static let pageSize = 4096
@@ -48,6 +53,8 @@ enum IndexHeader {
     static let pendingLive = 112
     static let pendingTombstones = 120
     static let writeLimit = 128
+    static let replaced = 256
+    static let writer = 264
 
     static let stateOpen: UInt32 = 1
     static let stateClean: UInt32 = 2

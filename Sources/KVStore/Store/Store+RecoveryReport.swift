@@ -11,8 +11,12 @@ extension Store {
             /// its covered position were read and applied.
             case replayed
             /// The index could not be trusted (missing, damaged, or written before a reboot) and
-            /// was rebuilt from hint files and segments.
+            /// was rebuilt from hint files and segments. For a read-only store the rebuilt index is
+            /// private to it (``Store/Access-swift.enum/snapshotReader``).
             case rebuilt
+            /// A read-only store reads the index a writer process has open, as that writer keeps it
+            /// (``Store/Access-swift.enum/liveReader(writerProcessID:)``); nothing was read or applied.
+            case live
         }
 
         /// How the index was brought up to date.

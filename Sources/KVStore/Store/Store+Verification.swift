@@ -24,6 +24,15 @@ extension Store {
         /// Live keys checked against the index.
         public internal(set) var keys = 0
 
+        /// Whether a writer had the store open when a read-only store's check began. Then only the
+        /// segments that were sealed and durable at that moment were read (each against its
+        /// hint), and the index only where it points into them; the newest records and the rest of
+        /// the index are the writer's moving part (see <doc:SharingBetweenProcesses>).
+        public internal(set) var checkedWhileWriting = false
+        /// Segments not read because they were not yet sealed and durable when the check began (or
+        /// were compacted away during it); 0 unless ``checkedWhileWriting``.
+        public internal(set) var uncheckedSegments = 0
+
         /// Whether nothing is wrong.
         public var isOK: Bool { problems.isEmpty }
     }

@@ -202,6 +202,24 @@ enum Sys {
         _ = try retryingInterrupts { Int(kv_flock(fd, LOCK_EX | LOCK_NB)) }
     }
 
+    /// Whether another open file description holds an exclusive `flock` on `fd`'s file: a live
+    /// reader's test for a writer. It takes a shared lock without waiting and drops it at once, so
+    /// it holds nothing a writer would wait for longer than a few microseconds (and a reader killed
+    /// in between loses it with its descriptors).
+    static func isLockedExclusively(_ fd: Int32) throws(Errno) -> Bool {
+        try SystemHooks.check(.flock, fd: fd)
+        do { _ = try retryingInterrupts { Int(kv_flock(fd, LOCK_SH | LOCK_NB)) } } catch where error == .wouldBlock { return true }
+        _ = kv_flock(fd, LOCK_UN)
+        return false
+    }
+
+    /// The device and inode of the file at `path`, or `nil` when there is none.
+    static func identity(ofPath path: String) -> FileIdentity? {
+        var device: UInt64 = 0, inode: UInt64 = 0
+        guard kv_path_identity(path, &device, &inode) == 0 else { return nil }
+        return FileIdentity(device: device, inode: inode)
+    }
+
     static func rename(_ from: String, _ to: String) throws(Errno) {
         try SystemHooks.check(.rename, path: to)
         if Glibc.rename(from, to) != 0 { throw Errno.current }

@@ -78,13 +78,17 @@ struct ReadOnlyTests {
         }
     }
 
-    @Test func readOnlyOpenOfAStoreOpenElsewhereIsLocked() throws {
+    @Test func readOnlyOpenOfAStoreOpenForWritingIsALiveReader() throws {
         try withTemporaryDirectory { dir in
             let writer = try fill(dir)
             var configuration = Store.Configuration()
             configuration.readOnly = true
-            #expect { try Store(path: dir, configuration: configuration) } throws: { ($0 as? KVError)?.code == .locked }
+            let reader = try Store(path: dir, configuration: configuration)
+            #expect(reader.recoveryReport.indexTrust == .live)
+            #expect(try reader.access == .liveReader(writerProcessID: getpid()))
+            #expect(try reader.value(forKey: Array("key-1".utf8)) != nil)
             try writer.close()
+            try reader.close()
         }
     }
 }

@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The part of a read-only store that keeps it in step with a writer in another process
+/// (FORMAT.md §12): which index to read, the segments that appeared or went since open, and the
+/// check at the start of every call.
+///
+/// A live reader shares nothing with the writer but the files: it takes no lock (it only tests
+/// the writer's, without holding it), writes no byte, and needs only read permission. Everything
+/// it must notice, the writer shows in the files it already reads: a new index renamed over the
+/// old one marks the old one replaced; a new writer names itself in the index header; a new
+/// segment is found by the id a slot points at; a deleted one by `ENOENT` (the slots that pointed
+/// into it were repointed first).
+final class LiveReader: Sendable {
+    let directory: String
+    let storeID: UInt64
+    let hashSeed: UInt64
+    let hasher: KeyHasher
+    let bootID: [UInt8]
+    let descriptors: DescriptorCache
+    /// The store directory, read-only: what the writer's lock is tested on.
+    let directoryFD: Int32
+    /// One refresh at a time; gets never take it unless they found something changed.
+    private let refreshing = Mutex(())
+    /// The views every reader takes; set once, by the open, before the store is shared.
+    private let box = Mutex<ViewBox?>(nil)
+
+    init(directory: String, storeID: UInt64, hashSeed: UInt64, hasher: KeyHasher, bootID: [UInt8],
+         descriptors: DescriptorCache, directoryFD: Int32) {
+        self.directory = directory
+        self.storeID = storeID
+        self.hashSeed = hashSeed
+        self.hasher = hasher
+        self.bootID = bootID
+        self.descriptors = descriptors
+        self.directoryFD = directoryFD
+    }
+
+    deinit { Sys.close(directoryFD) }
+
+    func attach(_ views: ViewBox) { box.withLock { $0 = views } }
+
+    private var views: ViewBox {
+        get throws(KVError) {
+            guard let views = box.withLock({ $0 }) else { throw KVError.closed() }
+            return views
+        }
+    }
+
+    var indexPath: String { directory + "/" + FileNames.index }
+
+    /// Whether a writer holds the store's lock now.
+    func writerIsAlive() throws(KVError) -> Bool {
+        do { return try Sys.isLockedExclusively(directoryFD) } catch { throw error.kvError("flock", path: directory) }
+    }
+
+    // MARK: - Choosing the index
+
+    /// The index a reader reads, and what it watches when that is a private one.
+    struct Choice {
+        var index: HashIndex
+        var watch: IndexWatch?
+        var files: [SegmentFile]
+        var report: Store.RecoveryReport
+    }
+
+    /// Picks the index (FORMAT.md §12.2): the store's own when a writer keeps it up to date (open,
+    /// this boot, writer alive) or it was closed cleanly at the end of the log; otherwise a
+    /// private one rebuilt from the log, with a watch on the store's. `following` is true when an
+    /// open reader follows a replacement (`following`): then an index a writer of this boot left open is used
+    /// even if that writer is gone (the page cache holds every change it made), rather than
+    /// rebuilding the whole store inside a get.
+    func choose(rebuild: Bool, following: Bool) throws(KVError) -> Choice {
+        var report = Store.RecoveryReport()
+        if !rebuild {
+            // A few tries: a writer may rename a newer index over the one just opened.
+            for _ in 0..<8 {
+                let alive = try writerIsAlive()
+                let files = try listSegments(report: &report)
+                guard let (index, trust) = try HashIndex.open(path: indexPath, storeID: storeID, hashSeed: hashSeed,
+                                                              bootID: bootID, writable: false) else { break }
+                if index.isReplaced { report = Store.RecoveryReport(); continue }
+                let cleanAtEnd: Bool
+                if trust == .clean, let last = files.last, index.covered.segmentID == last.id {
+                    cleanAtEnd = (try? last.size()) == index.covered.offset
+                } else {
+                    cleanAtEnd = trust == .clean && files.isEmpty
+                }
+                if cleanAtEnd || (trust == .sameBoot && (alive || following)) {
+                    // Segments the writer adds after the listing are found on demand.
+                    report.indexTrust = cleanAtEnd ? .clean : .live
+                    return Choice(index: index, watch: nil, files: files, report: report)
+                }
+                break
+            }
+        }
+        // The watch first, then the log: a writer that opens while the private index is built
+        // then shows as a change at the first call.
+        let watch = IndexWatch(path: indexPath)
+        report = Store.RecoveryReport()
+        var files = try listSegments(report: &report)
+        let temporary = Self.temporaryDirectory() + "/kvstore-reader-\(UInt64.random(in: 0...UInt64.max)).index"
+        let rebuilder = IndexRebuilder(directory: directory, storeID: storeID, hashSeed: hashSeed, hasher: hasher, bootID: bootID)
+        let outcome = try rebuilder.rebuild(segments: files, path: temporary, generation: 0)
+        // The private index lives as long as its mapping; nothing of it stays on disk.
+        _ = try? Sys.unlink(temporary)
+        report.problems += outcome.problems
+        report.setAsideSegments = outcome.lost.map(\.path)
+        let lostIDs = Set(outcome.lost.map(\.id))
+        files.removeAll { lostIDs.contains($0.id) }
+        report.indexTrust = files.isEmpty ? .new : .rebuilt
+        return Choice(index: outcome.index, watch: watch, files: files, report: report)
+    }
+
+    /// The store's segments, oldest first. One that vanishes while it is listed (compaction
+    /// deleted it) is left out: its live records were copied forward first.
+    func listSegments(report: inout Store.RecoveryReport) throws(KVError) -> [SegmentFile] {
+        let names: [String]
+        do { names = try Sys.listDirectory(directory) } catch { throw error.kvError("opendir", path: directory) }
+        let ids = names.compactMap { FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }.sorted()
+        var files: [SegmentFile] = []
+        for id in ids {
+            do {
+                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, descriptors: descriptors))
+            } catch where error.errno == ENOENT {
+                continue
+            } catch where error.code == .corruption {
+                // A segment with an unwritten header holds nothing; others are reported.
+                if !StoreEngine.headerIsUnwritten(directory + "/" + FileNames.segment(id)) { report.problems.append(error) }
+            }
+        }
+        try StoreEngine.checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
+        StoreEngine.recoverStates(files, directory: directory)
+        return files
+    }
+
+    // MARK: - Every call
+
+    /// The view to read with: `view`, unless the writer replaced the index it reads (or, for a
+    /// private index, opened or replaced the store's), then a fresh one. One or two loads from a
+    /// line the writer rarely stores to.
+    @inline(__always) func current(_ view: ReadView) throws(KVError) -> ReadView {
+        guard view.index.isReplaced || (view.watch?.changed ?? false) else { return view }
+        return try refresh()
+    }
+
+    /// Moves to the index the store has now, once, whichever thread gets here first.
+    func refresh() throws(KVError) -> ReadView {
+        let views = try self.views
+        return try refreshing.withLock { _ throws(KVError) -> ReadView in
+            let view = try views.get()
+            guard view.index.isReplaced || (view.watch?.changed ?? false) else { return view }
+            let choice = try choose(rebuild: false, following: true)
+            // Segments already known keep their objects (and descriptors); new ones join.
+            var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
+            let listed = Set(choice.files.map(\.id))
+            known = known.filter { listed.contains($0.key) }
+            for file in choice.files where known[file.id] == nil { known[file.id] = file }
+            let next = ReadView(index: choice.index, segments: SegmentTable(Array(known.values)), watch: choice.watch)
+            views.publish(next)
+            return try views.get()
+        }
+    }
+
+    /// The file of segment `id`, which the reader's view does not list: a segment the writer
+    /// created after the view was made. Throws `ENOENT` when there is no such file (compaction
+    /// deleted it: the caller reads again, and the slot points elsewhere by then).
+    func discover(_ id: UInt32) throws(KVError) -> SegmentFile {
+        let views = try self.views
+        return try refreshing.withLock { _ throws(KVError) -> SegmentFile in
+            let view = try views.get()
+            if let file = view.segments.file(id) { return file }
+            let file = try SegmentFile.open(directory: directory, id: id, storeID: storeID, descriptors: descriptors)
+            StoreEngine.recoverStates([file], directory: directory)
+            // Each new segment is also when the reader lets go of the ones compaction deleted, so
+            // that their disk space is not kept by a descriptor for longer than one roll.
+            let gone = view.segments.all.filter { Sys.kind(of: $0.path) == .missing }
+            descriptors.drop(Set(gone.map(\.id)))
+            var files = view.segments.all.filter { known in !gone.contains { $0 === known } }
+            files.append(file)
+            views.publish(ReadView(index: view.index, segments: SegmentTable(files), watch: view.watch))
+            return file
+        }
+    }
+
+    /// Lists the directory again (a scan reaching the last segment it knows, statistics): segments
+    /// the writer added join the view, deleted ones leave it.
+    func refreshSegments() throws(KVError) -> ReadView {
+        let views = try self.views
+        return try refreshing.withLock { _ throws(KVError) -> ReadView in
+            let view = try views.get()
+            var report = Store.RecoveryReport()
+            let listed = try listSegments(report: &report)
+            var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
+            let ids = Set(listed.map(\.id))
+            let gone = known.keys.filter { !ids.contains($0) }
+            descriptors.drop(Set(gone))
+            known = known.filter { ids.contains($0.key) }
+            for file in listed where known[file.id] == nil { known[file.id] = file }
+            views.publish(ReadView(index: view.index, segments: SegmentTable(Array(known.values)), watch: view.watch))
+            return try views.get()
+        }
+    }
+
+    /// What ``Store/access`` reports.
+    func access() throws(KVError) -> Store.Access {
+        let view = try views.get()
+        if view.watch != nil { return .snapshotReader }
+        let word = view.index.writerWord
+        let alive = try writerIsAlive()
+        let pid = word != 0 && alive ? Int32(bitPattern: UInt32(truncatingIfNeeded: word)) : nil
+        return .liveReader(writerProcessID: pid)
+    }
+
+    static func temporaryDirectory() -> String {
+        if let value = getenv("TMPDIR"), let path = String(validatingCString: value), !path.isEmpty { return path }
+        return "/tmp"
+    }
+}

@@ -61,7 +61,7 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
     var reads = 0, values = 0, absent = 0, contains = 0, fresh = 0, violations = 0
     func violation(_ text: String) {
         violations += 1
-        if violations <= 20 { say("V after \(reads) reads: \(text)") }
+        if violations <= 20 { say("V after \(reads) reads: \(text) (access: \((try? store.access).map { "\($0)" } ?? "?"))") }
     }
     while true {
         if let limit, reads >= limit { break }

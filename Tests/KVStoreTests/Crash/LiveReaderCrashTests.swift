@@ -46,10 +46,15 @@ private struct LiveReaderCrashRun {
 
     var iteration = 0
     var kills = 0
+    /// Kills of a writer that had opened the store (the ones counted), and of one still opening.
     var killsWhileOpening = 0
     var cleanStops = 0
     var writerOpens: [String: Int] = [:]
     var pausesWithoutWriter = 0
+    var compactingStops = 0
+    var segmentsCompactedByStoppedWriters = 0
+    /// What each iteration did, for the report of a violation.
+    var events: [String] = []
 
     init(seed: UInt64, directory: String) {
         self.seed = seed
@@ -87,43 +92,74 @@ private struct LiveReaderCrashRun {
         }
         for reader in readers { try reader.waitForLine("R ready") }
 
-        while kills < LiveReaderCrashTests.requiredKills {
+        while kills < LiveReaderCrashTests.requiredKills && iteration < 2 * LiveReaderCrashTests.requiredKills {
             iteration += 1
             // New keys keep arriving (300 at first, all 2,000 near the end), so the index grows
             // during the run and not only at its start.
             let active = min(keys, 300 + iteration * 8)
             let stopWriter = directory + "/stop-writer"
             unlink(stopWriter)
-            let cleanStop = rng.chance(0.04)
             var arguments = ["--live-writer", storePath, oraclePath, String(rng.next()), String(keys), "--active", String(active)]
             if rng.chance(0.5) { arguments.append("--lz4") }
+            // Every eighth writer is not killed: it writes until a compaction has finished, and
+            // closes. A compaction deletes its segments only when it ends, and writers killed
+            // within a few hundred milliseconds rarely see one end; without these the backlog only
+            // grows. Half of the others compact continuously too (the kills then land in
+            // compactions), and a few stop cleanly when asked.
+            let compactingStop = iteration % 8 == 0
+            let cleanStop = !compactingStop && rng.chance(0.03)
+            if compactingStop {
+                arguments += ["--compact", "--until-compacted"]
+            } else if rng.chance(0.5) {
+                arguments.append("--compact")
+            }
             if cleanStop { arguments += ["--stop", stopWriter] }
             let writer = try LiveChild(arguments, name: "writer", logDirectory: directory)
 
-            // Mostly 5 to 150 ms; sometimes at once (the writer may still be opening, or
-            // recovering, the store), sometimes long enough for many rolls and compactions.
+            // Mostly: once the writer is open, 0 to 150 ms, sometimes up to 400 (many rolls and
+            // compactions). A fifth of the kills come at any moment from the start instead, so that
+            // some land while the writer is still opening, or recovering, the store.
+            let fromStart = rng.chance(0.2)
+            if !fromStart { try writer.waitForLine("W open") }
             let r = Double.random(in: 0..<1, using: &rng)
-            let delay = r < 0.08 ? Int.random(in: 0...5_000, using: &rng)
-                : r < 0.88 ? Int.random(in: 5_000...150_000, using: &rng) : Int.random(in: 150_000...500_000, using: &rng)
-            usleep(UInt32(delay))
-            if cleanStop {
+            let delay = fromStart ? Int.random(in: 0...300_000, using: &rng)
+                : r < 0.92 ? Int.random(in: 0...150_000, using: &rng) : Int.random(in: 150_000...400_000, using: &rng)
+            if compactingStop {
+                guard writer.waitForExit(), writer.exitStatus == 0, let done = writer.line("W done") else {
+                    throw Stop(description: "the writer that was to compact and stop failed: \(writer)")
+                }
+                compactingStops += 1
+                segmentsCompactedByStoppedWriters += max(0, done.int("compacted"))
+            } else if cleanStop {
+                usleep(UInt32(delay))
                 _ = FileManager.default.createFile(atPath: stopWriter, contents: nil)
                 guard writer.waitForExit() else { throw Stop(description: "the writer did not stop when asked: \(writer)") }
                 guard writer.exitStatus == 0, writer.line("W done") != nil else { throw Stop(description: "the writer asked to stop failed: \(writer)") }
                 cleanStops += 1
             } else {
+                usleep(UInt32(delay))
                 writer.kill9()
                 guard writer.diedOfSIGKILL else { throw Stop(description: "the writer ended by itself before the kill: \(writer)") }
-                kills += 1
             }
             if let open = writer.line("W open") {
                 writerOpens[String(open.text.dropFirst("W open ".count)), default: 0] += 1
+                if !cleanStop && !compactingStop { kills += 1 }
             } else {
                 killsWhileOpening += 1
             }
             observer.look()
+            let header = observer.indexHeader()
+            events.append("iteration \(iteration): writer pid \(writer.pid) \(compactingStop ? "compacted and stopped" : cleanStop ? "stopped" : "killed") after \(delay) µs\(fromStart ? " from its start" : " from its open"), "
+                          + "\(writer.line("W open").map { "\($0)" } ?? "not yet open"), index inode \(observer.indexInode ?? 0) "
+                          + "generation \(header?.generation ?? 0) capacity \(header?.capacity ?? 0)")
             for reader in readers where !reader.isRunning {
                 throw Stop(description: "a reader ended during the run: \(reader)")
+            }
+            // A violation stops the run at once, while the reader can still be looked at.
+            for reader in readers where !reader.lines("V ").isEmpty {
+                throw Stop(description: "\(reader.name) found wrong reads:\n\(reader.lines("V ").joined(separator: "\n"))\n"
+                           + "what it maps: \(Self.mappedIndexes(reader.pid))\nthe store's index: \(Self.describeIndex(storePath + "/index"))\n"
+                           + "the last iterations:\n\(events.suffix(12).joined(separator: "\n"))")
             }
             // Now and then the readers are left alone for a while, with no writer alive.
             if rng.chance(0.05) {
@@ -173,12 +209,44 @@ private struct LiveReaderCrashRun {
         let absent = reports.map { $0.int("absent") }.reduce(0, +)
         let contains = reports.map { $0.int("contains") }.reduce(0, +)
         let fresh = reports.map { $0.int("fresh") }.reduce(0, +)
-        print("live readers under kill -9: \(kills) kills (\(killsWhileOpening) before the writer had opened), \(cleanStops) clean stops, "
+        print("live readers under kill -9: \(kills) kills of an open writer (and \(killsWhileOpening) before it had opened), \(cleanStops) clean stops, \(compactingStops) writers that compacted and stopped (\(segmentsCompactedByStoppedWriters) segments), "
               + "\(pausesWithoutWriter) pauses without a writer; writer opens \(writerOpens.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
               + "\(reports.count) readers: \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
               + "\(fresh) values newer than at the reader's open), violations \(reports.map { $0.int("violations") }); "
               + "\(observer.newestSegment) segments created, \(observer.segmentsDeleted.count) deleted by compaction, "
               + "index replaced \(observer.indexReplacements) times seen (generation +\(generations), capacity \(headerAtStart?.capacity ?? 0) -> \(headerAtEnd?.capacity ?? 0)); "
               + "final check: \(final.text.dropFirst(2)); seed \(seed); \(clock.now - started)")
+    }
+
+    /// The index files (the store's, deleted ones, private ones) mapped by process `pid`, with
+    /// their header words: which index a reader that went wrong was reading.
+    static func mappedIndexes(_ pid: Int32) -> String {
+        // Read to the end: a /proc file has no size to go by.
+        let fd = open("/proc/\(pid)/maps", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "(no maps: errno \(errno))" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        let maps = String(decoding: bytes, as: UTF8.self)
+        var seen = Set<String>()
+        var out: [String] = []
+        for line in maps.split(separator: "\n") where line.contains("/index") || line.contains("kvstore-reader") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let range = fields.first, seen.insert(String(fields.dropFirst(5).joined(separator: " "))).inserted else { continue }
+            out.append("\(fields.dropFirst(5).joined(separator: " ")): \(describeIndex("/proc/\(pid)/map_files/\(range)"))")
+        }
+        return out.isEmpty ? "(no index mapped)" : "\n  " + out.joined(separator: "\n  ")
+    }
+
+    static func describeIndex(_ path: String) -> String {
+        guard let bytes = try? FileSurgery.read(path), bytes.count >= 4096 else { return "(unreadable)" }
+        func word(_ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
+        return "generation \(word(IndexHeader.generation)) capacity \(word(IndexHeader.capacity)) state \(word(IndexHeader.state) & 0xFFFF_FFFF) "
+            + "replaced \(word(IndexHeader.replaced)) writer \(String(word(IndexHeader.writer), radix: 16)) covered \(LogPosition(word: word(IndexHeader.covered)))"
     }
 }

@@ -12,7 +12,7 @@ import Glibc
 /// A read-only `Store` opened in the writer's own process shares nothing in memory with the
 /// writer, so these tests run the protocol in one process. The rule checked after every write: a
 /// write that returned before a read began is seen by that read.
-@Suite("Live readers", .serialized)
+@Suite("Live readers: growth, compaction, rebuilds, writers coming and going", .serialized)
 struct LiveReaderTests {
     // MARK: - Helpers
 
@@ -201,26 +201,36 @@ struct LiveReaderTests {
     /// A writer crashes (abandoned, the index left open) and a new writer opens with another boot
     /// id, as after a power loss: it rebuilds the index from the log and renames the new file over
     /// `index`. A reader open all along keeps answering correctly, and sees the new writer's writes.
-    /// (Every write was synced before the crash, so none is lost: a real power loss would also have
-    /// ended the reader, so there is nothing else a surviving reader could be expected to see.)
+    ///
+    /// Boot ids: the old writer's is the boot before the power loss; the reader's and the new
+    /// writer's are the boot after it. A reader of the old boot would have died with the power, and
+    /// a reader whose boot differs from a live writer's cannot exist outside this test seam (the
+    /// reader rightly distrusts an index of another boot; see LiveReader.choose). So the reader
+    /// starts on a private index of the old writer's store, and must move over to the store's index
+    /// once the new writer has rebuilt it. Every write was synced before the crash: none is lost,
+    /// so there is no rollback a surviving reader could be expected to see.
     @Test func readerSurvivesPowerLossRebuild() throws {
         try withTemporaryDirectory { directory in
-            let first = try Store(path: directory, configuration: Self.writerConfiguration())
+            let oldBoot = TestStores.randomBootID(), newBoot = TestStores.randomBootID()
+            let first = try Store(path: directory, configuration: Self.writerConfiguration(bootID: oldBoot))
             var model = Model()
             for i in 0..<1_500 { try model.set(first, i) }
             for i in stride(from: 0, to: 1_500, by: 3) { try model.set(first, i) }
             for i in stride(from: 1, to: 1_500, by: 10) { try model.remove(first, i) }
             try first.sync()
-            let reader = try Store(path: directory, configuration: Self.readerConfiguration())
+            var readerConfiguration = Self.readerConfiguration()
+            readerConfiguration.bootID = newBoot
+            let reader = try Store(path: directory, configuration: readerConfiguration)
             #expect(Self.mismatches(reader, model).isEmpty)
 
             first.simulateCrash()
             #expect(Self.mismatches(reader, model).isEmpty, "after the writer crashed")
             let inode = Self.indexInode(directory)
-            let second = try Store(path: directory, configuration: Self.writerConfiguration(bootID: TestStores.randomBootID()))
+            let second = try Store(path: directory, configuration: Self.writerConfiguration(bootID: newBoot))
             #expect(second.recoveryReport.indexTrust == .rebuilt)
             #expect(Self.indexInode(directory) != inode, "the rebuilt index was not renamed over the old one")
             #expect(Self.mismatches(reader, model, extra: [1_500, 9_999]).isEmpty, "after the new writer rebuilt the index")
+            #expect(try reader.access == .liveReader(writerProcessID: getpid()))
 
             var unseen = 0
             for i in 1_500..<2_500 {
@@ -233,6 +243,38 @@ struct LiveReaderTests {
             #expect(Self.mismatches(reader, model).isEmpty, "the new writer's overwrites and removals")
             try second.close()
             #expect(Self.mismatches(reader, model).isEmpty, "after the new writer closed")
+            try reader.close()
+        }
+    }
+
+    /// A writer that grows the index renames the new file over `index` and only then marks the old
+    /// file replaced (HashIndex.replace), which is how a reader still mapping the old file learns
+    /// to look again. A writer killed between the two leaves exactly this: a complete copy renamed
+    /// over `index`, and the old file, unlinked and unmarked, still mapped by the reader. The next
+    /// writer opens the new file and writes; the reader must see those writes. (Found by the kill -9
+    /// test, LiveReaderCrashTests, about one run in three; here made deterministic.)
+    @Test func readerFollowsAnIndexRenamedInByAWriterKilledBeforeItMarkedTheOldOne() throws {
+        try withTemporaryDirectory { directory in
+            let killed = try Store(path: directory, configuration: Self.writerConfiguration())
+            var model = Model()
+            for i in 0..<500 { try model.set(killed, i) }
+            let reader = try Store(path: directory, configuration: Self.readerConfiguration())
+            #expect(Self.mismatches(reader, model).isEmpty)
+
+            // The growth's copy, renamed into place; then the kill, before the old file was marked.
+            let index = directory + "/" + FileNames.index
+            try FileSurgery.write(try FileSurgery.read(index), to: index + FileNames.temporarySuffix)
+            #expect(rename(index + FileNames.temporarySuffix, index) == 0)
+            killed.simulateCrash()
+
+            let writer = try Store(path: directory, configuration: Self.writerConfiguration())
+            #expect(writer.recoveryReport.indexTrust == .replayed)
+            for i in 500..<600 { try model.set(writer, i) }
+            for i in 0..<50 { try model.set(writer, i) }
+            for i in 50..<60 { try model.remove(writer, i) }
+            let wrong = Self.mismatches(reader, model)
+            #expect(wrong.isEmpty, "the reader still reads the index the killed writer replaced: \(wrong)")
+            try writer.close()
             try reader.close()
         }
     }

@@ -8,7 +8,8 @@ import Glibc
 /// Live readers (issue 9) against a writer that is killed with SIGKILL at random moments, hundreds
 /// of times, and restarted each time: real processes, all of them `kvstore-crash-child`
 /// (Tests/CrashChild/LiveProtocol.swift). The readers open the store once and stay open across
-/// every kill and restart; each of their reads is checked against the oracle the writer keeps of
+/// every kill and restart (a third one opens after the tenth kill, while no writer is alive, and
+/// stays open to the end); each of their reads is checked against the oracle the writer keeps of
 /// its acknowledged versions: a value must be exactly one written for that key, no older than the
 /// version acknowledged before the read began, and "absent" must be explained by a removal.
 ///
@@ -52,6 +53,8 @@ private struct LiveReaderCrashRun {
     var writerOpens: [String: Int] = [:]
     var pausesWithoutWriter = 0
     var compactingStops = 0
+    /// How the reader opened after a kill found the store ("rebuilt": a private index).
+    var lateReaderTrust = ""
     var segmentsCompactedByStoppedWriters = 0
     /// What each iteration did, for the report of a violation.
     var events: [String] = []
@@ -155,6 +158,16 @@ private struct LiveReaderCrashRun {
             for reader in readers where !reader.isRunning {
                 throw Stop(description: "a reader ended during the run: \(reader)")
             }
+            // One more reader opens right after the tenth kill, with no writer alive and the index
+            // left open: it starts from a private index and must move over to the store's when
+            // the next writer opens.
+            if kills == 10 && readers.count == LiveReaderCrashTests.readerCount && !cleanStop && !compactingStop {
+                let late = try LiveChild(["--live-reader", storePath, oraclePath, String(rng.next()), String(keys), "--stop", stopReaders],
+                                         name: "reader \(readers.count) (opened after a kill)", logDirectory: directory)
+                readers.append(late)
+                let ready = try late.waitForLine("R ready")
+                lateReaderTrust = ready.fields["trust"] ?? "?"
+            }
             // A violation stops the run at once, while the reader can still be looked at.
             for reader in readers where !reader.lines("V ").isEmpty {
                 throw Stop(description: "\(reader.name) found wrong reads:\n\(reader.lines("V ").joined(separator: "\n"))\n"
@@ -203,6 +216,7 @@ private struct LiveReaderCrashRun {
                 "the index file was replaced \(observer.indexReplacements) times (generation +\(generations)) — \(context)")
         #expect((headerAtEnd?.capacity ?? 0) > (headerAtStart?.capacity ?? 0), "the index did not grow — \(context)")
         #expect((writerOpens["replayed"] ?? 0) > 0, "no writer replayed the index after a kill: \(writerOpens) — \(context)")
+        #expect(lateReaderTrust == "rebuilt", "the reader opened after a kill found the store \(lateReaderTrust) — \(context)")
 
         let reads = reports.map { $0.int("reads") }.reduce(0, +)
         let values = reports.map { $0.int("values") }.reduce(0, +)
@@ -211,7 +225,7 @@ private struct LiveReaderCrashRun {
         let fresh = reports.map { $0.int("fresh") }.reduce(0, +)
         print("live readers under kill -9: \(kills) kills of an open writer (and \(killsWhileOpening) before it had opened), \(cleanStops) clean stops, \(compactingStops) writers that compacted and stopped (\(segmentsCompactedByStoppedWriters) segments), "
               + "\(pausesWithoutWriter) pauses without a writer; writer opens \(writerOpens.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
-              + "\(reports.count) readers: \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
+              + "\(reports.count) readers (the last opened after a kill: \(lateReaderTrust)): \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
               + "\(fresh) values newer than at the reader's open), violations \(reports.map { $0.int("violations") }); "
               + "\(observer.newestSegment) segments created, \(observer.segmentsDeleted.count) deleted by compaction, "
               + "index replaced \(observer.indexReplacements) times seen (generation +\(generations), capacity \(headerAtStart?.capacity ?? 0) -> \(headerAtEnd?.capacity ?? 0)); "

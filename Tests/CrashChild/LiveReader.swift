@@ -8,9 +8,10 @@
 // version in A...A2+1 is a removal (or A is 0). Reads are value(forKey:), withValue(forKey:) and
 // containsKey. Every error thrown is a violation too.
 //
-// Prints "R ready uid=<uid> trust=<indexTrust>" once open, then, when it stops, up to 20 lines
-// "V <violation>" and "R done reads=<n> values=<n> absent=<n> contains=<n> fresh=<n> violations=<n>
-// close=ok|<error>", and exits 0 (the test judges the counts). `fresh` counts values of a version
+// Prints "R ready uid=<uid> trust=<indexTrust> access=<access>" once open, then, when it stops, up
+// to 20 lines "V <violation>" and "R done reads=<n> values=<n> absent=<n> contains=<n> fresh=<n>
+// violations=<n> access=<access> close=ok|<error>" (access: Store.access, as describeAccess
+// spells it), and exits 0 (the test judges the counts). `fresh` counts values of a version
 // newer than the one acknowledged when the reader opened: writes it saw that happened after its open.
 // Exits 75 when the open fails with .locked, 1 on any other failure to start.
 
@@ -29,6 +30,21 @@ func dropPrivileges(to uid: Int) {
     guard setuid(id) == 0 else { fail("setuid(\(uid)) failed: errno \(errno)") }
     guard getuid() == id, geteuid() == id, getgid() == id, getegid() == id, setuid(0) != 0 else {
         fail("still privileged after dropping to \(uid)")
+    }
+}
+
+/// `Store.access` in one word: writer, live:<writer pid>, live:none, snapshot (or error:<code>).
+func describeAccess(_ store: Store) -> String {
+    do {
+        switch try store.access {
+        case .writer: return "writer"
+        case .liveReader(let pid): return "live:" + (pid.map { String($0) } ?? "none")
+        case .snapshotReader: return "snapshot"
+        }
+    } catch let error as KVError {
+        return "error:\(error.code)"
+    } catch {
+        return "error"
     }
 }
 
@@ -55,7 +71,7 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
     } catch {
         fail("the reader's open failed: \(error)")
     }
-    say("R ready uid=\(getuid()) trust=\(store.recoveryReport.indexTrust)")
+    say("R ready uid=\(getuid()) trust=\(store.recoveryReport.indexTrust) access=\(describeAccess(store))")
 
     var rng = SplitMix64(state: seed)
     var reads = 0, values = 0, absent = 0, contains = 0, fresh = 0, violations = 0
@@ -93,9 +109,10 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
             violation("reading key \(i) threw \(error)")
         }
     }
+    let accessAtEnd = describeAccess(store)
     var closed = "ok"
     do { try store.close() } catch { closed = "\(error)".split(separator: " ").joined(separator: "_") }
-    say("R done reads=\(reads) values=\(values) absent=\(absent) contains=\(contains) fresh=\(fresh) violations=\(violations) close=\(closed)")
+    say("R done reads=\(reads) values=\(values) absent=\(absent) contains=\(contains) fresh=\(fresh) violations=\(violations) access=\(accessAtEnd) close=\(closed)")
     exit(0)
 }
 

@@ -53,7 +53,8 @@ private struct LiveReaderCrashRun {
     var writerOpens: [String: Int] = [:]
     var pausesWithoutWriter = 0
     var compactingStops = 0
-    /// How the reader opened after a kill found the store ("rebuilt": a private index).
+    /// How the reader opened after a kill found the store, and its access ("rebuilt snapshot": a
+    /// private index).
     var lateReaderTrust = ""
     var segmentsCompactedByStoppedWriters = 0
     /// What each iteration did, for the report of a violation.
@@ -166,7 +167,7 @@ private struct LiveReaderCrashRun {
                                          name: "reader \(readers.count) (opened after a kill)", logDirectory: directory)
                 readers.append(late)
                 let ready = try late.waitForLine("R ready")
-                lateReaderTrust = ready.fields["trust"] ?? "?"
+                lateReaderTrust = "\(ready.fields["trust"] ?? "?") \(ready.fields["access"] ?? "?")"
             }
             // A violation stops the run at once, while the reader can still be looked at.
             for reader in readers where !reader.lines("V ").isEmpty {
@@ -216,7 +217,9 @@ private struct LiveReaderCrashRun {
                 "the index file was replaced \(observer.indexReplacements) times (generation +\(generations)) — \(context)")
         #expect((headerAtEnd?.capacity ?? 0) > (headerAtStart?.capacity ?? 0), "the index did not grow — \(context)")
         #expect((writerOpens["replayed"] ?? 0) > 0, "no writer replayed the index after a kill: \(writerOpens) — \(context)")
-        #expect(lateReaderTrust == "rebuilt", "the reader opened after a kill found the store \(lateReaderTrust) — \(context)")
+        // It started from a private index (a snapshot) and moved over to the store's.
+        #expect(lateReaderTrust == "rebuilt snapshot", "the reader opened after a kill found the store \(lateReaderTrust) — \(context)")
+        #expect(reports.last?.fields["access"] == "live:none", "the reader opened after a kill: \(reports.last.map { "\($0)" } ?? "") — \(context)")
 
         let reads = reports.map { $0.int("reads") }.reduce(0, +)
         let values = reports.map { $0.int("values") }.reduce(0, +)
@@ -225,7 +228,7 @@ private struct LiveReaderCrashRun {
         let fresh = reports.map { $0.int("fresh") }.reduce(0, +)
         print("live readers under kill -9: \(kills) kills of an open writer (and \(killsWhileOpening) before it had opened), \(cleanStops) clean stops, \(compactingStops) writers that compacted and stopped (\(segmentsCompactedByStoppedWriters) segments), "
               + "\(pausesWithoutWriter) pauses without a writer; writer opens \(writerOpens.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
-              + "\(reports.count) readers (the last opened after a kill: \(lateReaderTrust)): \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
+              + "\(reports.count) readers (the last opened after a kill: \(lateReaderTrust), at the end \(reports.last?.fields["access"] ?? "?")): \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
               + "\(fresh) values newer than at the reader's open), violations \(reports.map { $0.int("violations") }); "
               + "\(observer.newestSegment) segments created, \(observer.segmentsDeleted.count) deleted by compaction, "
               + "index replaced \(observer.indexReplacements) times seen (generation +\(generations), capacity \(headerAtStart?.capacity ?? 0) -> \(headerAtEnd?.capacity ?? 0)); "

@@ -65,7 +65,7 @@ struct LiveReaderOtherUserTests {
             guard try live.waitForProgress(1_000, from: 0, writer: writer) else { return }
             let reader = try live.reader(stop: stopReader, dropTo: Self.nobody)
             defer { if reader.isRunning { reader.kill9() } }
-            try reader.waitForLine("R ready")
+            #expect(try reader.waitForLine("R ready").fields["access"] == "live:\(writer.pid)", "\(reader)")
             guard try live.waitForProgress(8_000, from: try live.progress(), writer: writer) else { return }
             _ = FileManager.default.createFile(atPath: stopReader, contents: nil)
             live.expectReaderReport(reader, fresh: true, uid: Self.readerUID, "the reader of another user")
@@ -85,8 +85,9 @@ struct LiveReaderOtherUserTests {
             Self.makeReadableByOthers(directory)
             #expect(chmod(live.store, 0o555) == 0)
             let before = try FileSurgery.snapshot(live.store)
-            live.expectReaderReport(try live.reader(reads: 20_000, dropTo: Self.nobody), fresh: false, uid: Self.readerUID,
-                                    "the reader of another user on a closed store")
+            let report = live.expectReaderReport(try live.reader(reads: 20_000, dropTo: Self.nobody), fresh: false, uid: Self.readerUID,
+                                                 "the reader of another user on a closed store")
+            #expect(report?.fields["access"] == "live:none")
             #expect(try FileSurgery.snapshot(live.store) == before, "the reader changed the store")
         }
     }
@@ -104,8 +105,9 @@ struct LiveReaderOtherUserTests {
             Self.makeReadableByOthers(directory)
             #expect(chmod(live.store, 0o555) == 0)
             let before = try FileSurgery.snapshot(live.store)
-            live.expectReaderReport(try live.reader(reads: 20_000, dropTo: Self.nobody), fresh: false, uid: Self.readerUID,
-                                    "the reader of another user on a store left open")
+            let report = live.expectReaderReport(try live.reader(reads: 20_000, dropTo: Self.nobody), fresh: false, uid: Self.readerUID,
+                                                 "the reader of another user on a store left open")
+            #expect(report?.fields["access"] == "snapshot")
             #expect(try FileSurgery.snapshot(live.store) == before, "the reader changed the store")
         }
     }
@@ -126,7 +128,7 @@ struct LiveReaderOtherUserTests {
             try writer.waitForLine("W open")
             let reader = try live.reader(stop: stopReader, dropTo: Self.nobody)
             defer { if reader.isRunning { reader.kill9() } }
-            try reader.waitForLine("R ready")
+            #expect(try reader.waitForLine("R ready").fields["access"] == "live:\(writer.pid)", "\(reader)")
             guard try live.waitForProgress(8_000, from: try live.progress(), writer: writer) else { return }
             _ = FileManager.default.createFile(atPath: stopReader, contents: nil)
             live.expectReaderReport(reader, fresh: true, uid: Self.readerUID, "the reader of another user beside a writer")

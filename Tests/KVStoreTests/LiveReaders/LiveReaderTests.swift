@@ -135,63 +135,68 @@ struct LiveReaderTests {
         }
     }
 
-    /// A reader opened on a store of several segments reads nothing from the first one, S; the
-    /// writer then overwrites or removes most keys of S and compacts, which copies S's live records
-    /// forward and deletes S. Every key, S's survivors included, still reads right through the
-    /// reader. Then the same for a segment the reader had read from.
+    /// Segments the reader never read from are compacted away: the first one (there when the
+    /// reader opened, never read) and the second, S (created after the reader opened, so never even
+    /// listed by it). The writer overwrites or removes most of their keys and compacts, which
+    /// copies their live records forward (into segments the reader has not seen either) and
+    /// deletes the files. Every key, the survivors included, still reads right through the reader.
+    /// Then the same for a segment the reader had read from.
     @Test func readerFindsKeysOfACompactedSegmentItHadNotOpened() throws {
         try withTemporaryDirectory { directory in
             let writer = try Store(path: directory, configuration: Self.writerConfiguration())
             var model = Model()
             let segments = { try FileSurgery.segmentNames(in: directory) }
             let first = try #require(try segments().first)
-            // Group A: the keys written while S was the only segment.
-            var groupA: [Int] = []
             var i = 0
-            while try segments() == [first] {
-                try model.set(writer, i)
-                if try segments() == [first] { groupA.append(i) }
-                i += 1
+            /// Writes keys while `segment` is the newest; returns those surely in it (the one
+            /// whose write rolled to the next segment is left out).
+            func fill(_ segment: String) throws -> [Int] {
+                var keys: [Int] = []
+                while try segments().last == segment {
+                    try model.set(writer, i)
+                    if try segments().last == segment { keys.append(i) }
+                    i += 1
+                }
+                return keys
             }
-            let groupBStart = i
-            for _ in 0..<400 {
-                try model.set(writer, i)
-                i += 1
-            }
-            let second = try #require(try segments().dropFirst().first)
-            #expect(groupA.count > 20, "only \(groupA.count) keys in the first segment")
-
+            for _ in 0..<10 { try model.set(writer, i); i += 1 }
             let reader = try Store(path: directory, configuration: Self.readerConfiguration())
-            // Reads only the newest key (in the active segment): S stays unopened by the reader.
+            let inFirst = Array(0..<10) + (try fill(first))
+            let segmentS = try #require(try segments().last)
+            let inS = try fill(segmentS)
+            let third = try #require(try segments().last)
+            let groupCStart = i
+            for _ in 0..<400 { try model.set(writer, i); i += 1 }
+            #expect(inFirst.count > 20 && inS.count > 20, "\(inFirst.count) keys in \(first), \(inS.count) in \(segmentS)")
+            // The reader reads only the newest key (in the active segment).
             #expect(try reader.value(forKey: Self.key(i - 1)) == model.expected(i - 1))
 
-            for (n, k) in groupA.enumerated() {
+            for (n, k) in (inFirst + inS).enumerated() {
                 switch n % 5 {
                 case 0, 1, 2: try model.set(writer, k)
                 case 3: try model.remove(writer, k)
-                default: break  // stays live in S: compaction must copy it forward
+                default: break  // stays live: compaction must copy it forward
                 }
             }
             var options = Store.CompactionOptions()
             options.minimumDeadRatio = 0.5
             options.minimumDeadBytes = 0
             let report = try writer.compact(options)
-            #expect(!FileSurgery.exists(directory + "/" + first), "compaction kept \(first): \(report.segments.first.map { $0.reason } ?? "")")
+            #expect(!FileSurgery.exists(directory + "/" + first) && !FileSurgery.exists(directory + "/" + segmentS),
+                    "compaction kept \(first) or \(segmentS): \(report.segments.prefix(2).map { $0.reason })")
             let wrong = Self.mismatches(reader, model)
-            #expect(wrong.isEmpty, "after \(first) was compacted away: \(wrong)")
-            for k in groupA {
+            #expect(wrong.isEmpty, "after \(first) and \(segmentS) were compacted away: \(wrong)")
+            for k in inFirst + inS {
                 #expect(try reader.containsKey(Self.key(k)) == (model.expected(k) != nil))
                 #expect(try reader.withValue(forKey: Self.key(k)) { Array($0) } == model.expected(k))
             }
 
-            // The second segment (group C: the keys written after S, from the second segment on):
-            // the reader reads all of them first, then the writer overwrites most and compacts.
-            let groupC = Array(groupBStart..<(groupBStart + 400))
-            #expect(Self.mismatches(reader, model).isEmpty)
-            for k in groupC where k % 3 != 0 { try model.set(writer, k) }
+            // The third segment and on (group C): the reader reads all of their keys first (in
+            // mismatches above), then the writer overwrites most of them and compacts.
+            for k in groupCStart..<(groupCStart + 400) where k % 3 != 0 { try model.set(writer, k) }
             _ = try writer.compact(options)
-            #expect(!FileSurgery.exists(directory + "/" + second), "compaction kept \(second)")
-            #expect(Self.mismatches(reader, model).isEmpty, "after \(second), which the reader had read from, was compacted away")
+            #expect(!FileSurgery.exists(directory + "/" + third), "compaction kept \(third)")
+            #expect(Self.mismatches(reader, model).isEmpty, "after \(third), which the reader had read from, was compacted away")
             try writer.close()
             #expect(Self.mismatches(reader, model).isEmpty, "after the writer closed")
             try reader.close()

@@ -57,6 +57,15 @@ private struct LiveReaderCrashRun {
     /// private index).
     var lateReaderTrust = ""
     var segmentsCompactedByStoppedWriters = 0
+    /// Where the time goes, for the summary line.
+    var phases: [String: Duration] = [:]
+
+    mutating func timed<R>(_ phase: String, _ body: () throws -> R) rethrows -> R {
+        let start = ContinuousClock.now
+        defer { phases[phase, default: .zero] += start.duration(to: .now) }
+        return try body()
+    }
+
     /// What each iteration did, for the report of a violation.
     var events: [String] = []
 
@@ -124,25 +133,25 @@ private struct LiveReaderCrashRun {
             // compactions). A fifth of the kills come at any moment from the start instead, so that
             // some land while the writer is still opening, or recovering, the store.
             let fromStart = rng.chance(0.2)
-            if !fromStart { try writer.waitForLine("W open") }
+            if !fromStart { _ = try timed("open") { try writer.waitForLine("W open") } }
             let r = Double.random(in: 0..<1, using: &rng)
             let delay = fromStart ? Int.random(in: 0...300_000, using: &rng)
                 : r < 0.92 ? Int.random(in: 0...150_000, using: &rng) : Int.random(in: 150_000...400_000, using: &rng)
             if compactingStop {
-                guard writer.waitForExit(), writer.exitStatus == 0, let done = writer.line("W done") else {
+                guard timed("compacting writers", { writer.waitForExit() }), writer.exitStatus == 0, let done = writer.line("W done") else {
                     throw Stop(description: "the writer that was to compact and stop failed: \(writer)")
                 }
                 compactingStops += 1
                 segmentsCompactedByStoppedWriters += max(0, done.int("compacted"))
             } else if cleanStop {
-                usleep(UInt32(delay))
+                timed("writing") { _ = usleep(UInt32(delay)) }
                 _ = FileManager.default.createFile(atPath: stopWriter, contents: nil)
                 guard writer.waitForExit() else { throw Stop(description: "the writer did not stop when asked: \(writer)") }
                 guard writer.exitStatus == 0, writer.line("W done") != nil else { throw Stop(description: "the writer asked to stop failed: \(writer)") }
                 cleanStops += 1
             } else {
-                usleep(UInt32(delay))
-                writer.kill9()
+                timed("writing") { _ = usleep(UInt32(delay)) }
+                timed("kill") { writer.kill9() }
                 guard writer.diedOfSIGKILL else { throw Stop(description: "the writer ended by itself before the kill: \(writer)") }
             }
             if let open = writer.line("W open") {
@@ -232,7 +241,8 @@ private struct LiveReaderCrashRun {
               + "\(fresh) values newer than at the reader's open), violations \(reports.map { $0.int("violations") }); "
               + "\(observer.newestSegment) segments created, \(observer.segmentsDeleted.count) deleted by compaction, "
               + "index replaced \(observer.indexReplacements) times seen (generation +\(generations), capacity \(headerAtStart?.capacity ?? 0) -> \(headerAtEnd?.capacity ?? 0)); "
-              + "final check: \(final.text.dropFirst(2)); seed \(seed); \(clock.now - started)")
+              + "final check: \(final.text.dropFirst(2)); seed \(seed); \(started.duration(to: clock.now)) ("
+              + phases.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
     }
 
     /// The index files (the store's, deleted ones, private ones) mapped by process `pid`, with

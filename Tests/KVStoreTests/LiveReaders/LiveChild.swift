@@ -95,6 +95,9 @@ final class LiveChild: CustomStringConvertible {
 
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
+        // Foundation reaps the child on its own thread; polling that is much quicker than
+        // waitUntilExit's run loop, which costs tens of milliseconds per kill here.
+        while isRunning { usleep(500) }
         process.waitUntilExit()
     }
 

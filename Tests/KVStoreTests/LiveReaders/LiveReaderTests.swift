@@ -321,11 +321,14 @@ struct LiveReaderTests {
             killed.simulateCrash()
 
             let reader = try Store(path: directory, configuration: Self.readerConfiguration())
+            #expect(reader.recoveryReport.indexTrust == .rebuilt)
+            #expect(try reader.access == .snapshotReader)
             #expect(Self.mismatches(reader, model, extra: [700]).isEmpty, "the reader opened with no writer alive")
 
             let writer = try Store(path: directory, configuration: Self.writerConfiguration())
             #expect(writer.recoveryReport.indexTrust == .replayed)
             #expect(Self.mismatches(reader, model).isEmpty, "after the writer opened")
+            #expect(try reader.access == .liveReader(writerProcessID: getpid()))
             var unseen: [String] = []
             for i in 700..<2_000 {  // enough new keys to grow the index
                 try model.set(writer, i)
@@ -368,6 +371,7 @@ struct LiveReaderTests {
                 for (n, reader) in readers.enumerated() {
                     let wrong = Self.mismatches(reader, model)
                     #expect(wrong.isEmpty, "round \(round), reader \(n): \(wrong)")
+                    #expect(try reader.access == .liveReader(writerProcessID: getpid()))
                 }
             }
             var options = Store.CompactionOptions()

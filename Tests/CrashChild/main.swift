@@ -207,6 +207,7 @@ struct CrashChild {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count >= 2 && arguments[1] == "--scripted-writer" { runScriptedWriter(Array(arguments.dropFirst(2))) }  // ScriptedWriter.swift
 if arguments.count >= 6 && arguments[1] == "--under-fd-limit", let limit = Int(arguments[2]), let keys = Int(arguments[4]) {
     var rl = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
     if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) != 0 { fail("setrlimit failed: errno \(errno)") }

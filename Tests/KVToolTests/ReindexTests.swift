@@ -37,7 +37,8 @@ import Testing
         let run = try KVTool.run("reindex", store)
         holder.release()
         #expect(run.status == 75)
-        #expect(run.stderr == "kvtool: \(store): locked: another process has the store open; try again when it has closed it\n")
+        #expect(run.stderr == "kvtool: \(store): locked: another process has the store open for writing; "
+                + "try again when it has closed it (read commands work meanwhile)\n")
         #expect(DirectorySnapshot(store) == before)
     }
 
@@ -53,7 +54,8 @@ import Testing
         let index = DirectorySnapshot(store).files["index"]
         let run = try KVTool.run("reindex", store)
         #expect(run.status == 75)
-        #expect(run.stderr == "kvtool: \(store): locked: another process has the store open; try again when it has closed it\n")
+        #expect(run.stderr == "kvtool: \(store): locked: process \(getpid()) has the store open for writing; "
+                + "try again when it has closed it (read commands work meanwhile)\n")
         #expect(DirectorySnapshot(store).files["index"] == index)
         #expect(!FileManager.default.fileExists(atPath: store + "/LOCK"))
     }

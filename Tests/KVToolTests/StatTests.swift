@@ -85,6 +85,33 @@ import Testing
         #expect(DirectorySnapshot(store) == before)
     }
 
+    @Test func saysHowItReachesTheStoreWhenNoWriterHasItOpen() throws {
+        let dir = try TemporaryDirectory()
+        let closed = dir.sub("closed")
+        try Fixtures.makeOverwrittenStore(closed, count: 100)
+        let run = try KVTool.run("stat", closed)
+        #expect(run.lines.prefix(2) == ["Store: \(closed)", "  Access: live (no writer)"])
+        let json = try KVTool.run("stat", closed, "--format", "json").json
+        #expect(json["access"] as? String == "live")
+        #expect(json["writerPID"] is NSNull)
+
+        // A copy taken while the store is open looks like a store whose writer died: its index is
+        // not trusted, and a reader rebuilds its own.
+        let crashed = dir.sub("crashed")
+        let open = try KVStoreHandle(path: dir.sub("open"))
+        try open.fill()
+        try Fixtures.copyFiles(from: dir.sub("open"), to: crashed)
+        open.close()
+        let before = DirectorySnapshot(crashed)
+        let snapshot = try KVTool.run("stat", crashed)
+        #expect(snapshot.status == 0, "\(snapshot.stderr)")
+        #expect(snapshot.lines.contains("  Access: snapshot (no live writer; index rebuilt privately)"))
+        #expect(snapshot.lines.contains("Keys: 600 live"))
+        #expect(snapshot.stderr == "")
+        #expect(try KVTool.run("stat", crashed, "--format", "json").json["access"] as? String == "snapshot")
+        #expect(DirectorySnapshot(crashed) == before)
+    }
+
     private func grouped(_ n: Int) -> String { n.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))) }
 
     @Test func refusesWhatIsNotAStore() throws {

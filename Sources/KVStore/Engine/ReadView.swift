@@ -35,17 +35,23 @@ final class ReadView: Sendable {
     let segments: SegmentTable
     let descriptors: DescriptorTable
     let watch: IndexWatch?
+    /// The replacement mark ``index`` carried when a live reader chose it: 0, unless its writer
+    /// died between marking it and renaming a new index over it (then it is still the index). A
+    /// mark other than this one means the reader must look again.
+    let acceptedMark: UInt64
 
-    init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty, watch: IndexWatch? = nil) {
+    init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty, watch: IndexWatch? = nil,
+         acceptedMark: UInt64 = 0) {
         self.index = index
         self.segments = segments
         self.descriptors = descriptors
         self.watch = watch
+        self.acceptedMark = acceptedMark
     }
 
     /// The same view as a new object: each stripe of a ``ViewBox`` holds its own, so its own
     /// reference count.
-    func copy() -> ReadView { ReadView(index: index, segments: segments, descriptors: descriptors, watch: watch) }
+    func copy() -> ReadView { ReadView(index: index, segments: segments, descriptors: descriptors, watch: watch, acceptedMark: acceptedMark) }
 }
 
 /// Holds the current ``ReadView``, striped by thread.
@@ -93,7 +99,8 @@ final class ViewBox: Sendable {
     func publish(_ view: ReadView) {
         latest.withLock { latest in
             guard let current = latest else { return }
-            let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors, watch: view.watch)
+            let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors, watch: view.watch,
+                                acceptedMark: view.acceptedMark)
             latest = next
             spread(next)
         }
@@ -104,7 +111,8 @@ final class ViewBox: Sendable {
     func publish(descriptors: DescriptorTable) {
         latest.withLock { latest in
             guard let current = latest else { return }
-            let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors, watch: current.watch)
+            let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors, watch: current.watch,
+                                acceptedMark: current.acceptedMark)
             latest = next
             spread(next)
         }

@@ -42,7 +42,12 @@ extension StoreEngine {
                     continue
                 }
                 attempts += 1
-                guard vanished || error.code == .corruption, attempts <= Self.liveRetries else { throw error }
+                guard vanished || error.code == .corruption else { throw error }
+                guard attempts <= Self.liveRetries else {
+                    // Nothing the writer does leaves a slot pointing at a segment for this long.
+                    if vanished { throw KVError.corruption("the index points into a segment that does not exist", path: error.path ?? directory, offset: 0) }
+                    throw error
+                }
                 let before = view.index
                 view = try live.current(try views.get())
                 if !vanished && view.index === before { throw error }

@@ -45,6 +45,9 @@ extension StoreEngine {
         if index.capacity < HashIndex.capacity(forLiveKeys: configuration.expectedKeyCount) {
             index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID)
         }
+        // The index is whole now (a half-applied batch was replayed), and it is the store's.
+        index.setApplyingBatch(nil)
+        index.clearReplacedMark()
         try index.markOpen(bootID: bootID)
 
         let segments = SegmentTable(files)

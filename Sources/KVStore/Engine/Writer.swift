@@ -160,6 +160,10 @@ final class Writer: @unchecked Sendable {
         // By what was written: compressed members are shorter than `total` reserved.
         active.advance(by: offset - start)
         nextSequence = sequence + 1
+        // Readers in other processes could otherwise find a half-applied batch in the index of a
+        // writer killed right here, and keep seeing it until the next writer replays it.
+        let tearable = operations.count > 1
+        if tearable { index.setApplyingBatch(LogPosition(segmentID: active.id, offset: start)) }
         for (change, location) in zip(plan, locations) {
             switch change {
             case .update(let slot): index.update(slot: slot, location: location.word)
@@ -169,6 +173,7 @@ final class Writer: @unchecked Sendable {
             }
         }
         index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
+        if tearable { index.setApplyingBatch(nil) }
         coordinator.noteWritten(sequence)
         return sequence
     }

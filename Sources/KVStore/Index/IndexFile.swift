@@ -174,25 +174,53 @@ extension HashIndex {
     /// Makes the whole index durable (used before it is renamed into place).
     func syncAll() throws(KVError) { try file.sync() }
 
-    /// Renames the index file at `temporary` over `path`, then marks the file it replaced as
-    /// replaced: a live reader in another process still maps that file (a rename does not change a
-    /// mapping), and the mark is how it learns to open `path` again (FORMAT.md §12). The mark goes
-    /// through `pwrite`, not a mapping, so that it reaches a file this process never mapped or could
-    /// not trust (a damaged or foreign header still carries it at offset 256). Rename first: a reader
-    /// that sees the mark and opens `path` must find the new file there.
+    /// Renames the index file at `temporary` over `path`, marking the file it replaces first: a
+    /// live reader in another process still maps that file (a rename does not change a mapping),
+    /// and the mark is how it learns to open `path` again (FORMAT.md §12). The mark goes through
+    /// `pwrite`, not a mapping, so that it reaches a file this process never mapped or could not
+    /// trust (a damaged or foreign header still has offset 256).
+    ///
+    /// Mark, then rename: the other order leaves, if the writer dies between the two, a file that
+    /// readers map, no longer at `path`, and never marked. This order leaves at worst a marked file
+    /// that is still the index: a reader that finds the mark on the file at `path` keeps reading it,
+    /// and the next writer clears the mark (``clearReplacedMark()``).
     static func replace(_ path: String, with temporary: String) throws(Errno) {
         let old: Int32? = try? Sys.open(path, O_RDWR)
         defer { if let old { Sys.close(old) } }
-        try Sys.rename(temporary, path)
-        guard let old, let size = try? Sys.fileSize(old), size >= Int64(IndexHeader.pageSize) else { return }
-        var one = UInt64(1).littleEndian
-        // Best effort: a reader that misses it (an EIO here) still finds the new index when a
-        // read of its old one fails and it looks again.
-        try? withUnsafeBytes(of: &one) { raw throws(Errno) in try Sys.pwrite(old, raw.baseAddress!, 8, Int64(IndexHeader.replaced)) }
+        var marked = false
+        if let old, let size = try? Sys.fileSize(old), size >= Int64(IndexHeader.pageSize) {
+            var token = UInt64.random(in: 1...UInt64.max).littleEndian
+            // Best effort: a reader that misses it (an EIO here) still finds the new index when a
+            // read through its old one fails and it looks again.
+            marked = (try? withUnsafeBytes(of: &token) { raw throws(Errno) in
+                try Sys.pwrite(old, raw.baseAddress!, 8, Int64(IndexHeader.replaced))
+            }) != nil
+        }
+        do { try Sys.rename(temporary, path) } catch {
+            if marked, let old { unmark(old) }
+            throw error
+        }
     }
 
-    /// Whether a writer has renamed another index file over this one.
-    @inline(__always) var isReplaced: Bool { headerWord(IndexHeader.replaced) != 0 }
+    private static func unmark(_ fd: Int32) {
+        var zero = UInt64(0)
+        _ = try? withUnsafeBytes(of: &zero) { raw throws(Errno) in try Sys.pwrite(fd, raw.baseAddress!, 8, Int64(IndexHeader.replaced)) }
+    }
+
+    /// The ``IndexHeader/replaced`` token: 0 while this file is the store's index.
+    @inline(__always) var replacedToken: UInt64 { headerWord(IndexHeader.replaced) }
+
+    /// Clears a replacement mark left on the file that is still the index (a writer died between
+    /// marking it and renaming the new file over it). The writer that opens the index does this.
+    func clearReplacedMark() {
+        if replacedToken != 0 { setHeaderWord(IndexHeader.replaced, 0) }
+    }
+
+    /// The batch whose slots the writer is changing, or 0. A reader that finds it set while no
+    /// writer is alive is looking at a batch half applied by a writer that died, and rebuilds
+    /// privately instead (FORMAT.md §12.4).
+    @inline(__always) var applyingBatch: UInt64 { headerWord(IndexHeader.applying) }
+    func setApplyingBatch(_ position: LogPosition?) { setHeaderWord(IndexHeader.applying, position?.word ?? 0) }
 
     /// The writer that has this index open, or 0 (closed cleanly, or an earlier build's writer).
     var writerWord: UInt64 { headerWord(IndexHeader.writer) }

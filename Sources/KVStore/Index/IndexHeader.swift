@@ -24,10 +24,11 @@
 /// 112     8  pendingLive    liveCount before that change
 /// 120     8  pendingTombs   tombstoneCount before that change
 /// 128     8  writeLimit     segmentID << 32 | offset: the writer may have written bytes up to here
-/// 256     8  replaced       0; set once, when a writer has renamed another file over this one
+/// 256     8  replaced       0, or a random token: a writer is renaming (or has renamed) another file over this one
 /// 264     8  writer         0, or the writer that has this index open: random << 32 | pid
+/// 272     8  applying       0, or segmentID << 32 | offset of the batch whose slots the writer is changing
 /// ```
-/// The header occupies the first 4096-byte page; slots start at byte 4096. The two words at 256
+/// The header occupies the first 4096-byte page; slots start at byte 4096. The three words at 256
 /// are what live readers in other processes watch (FORMAT.md §12): they sit on their own cache
 /// line, away from the words the writer stores on every put, so that watching them costs a
 /// reader a load from its own cache.
@@ -55,6 +56,7 @@ enum IndexHeader {
     static let writeLimit = 128
     static let replaced = 256
     static let writer = 264
+    static let applying = 272
 
     static let stateOpen: UInt32 = 1
     static let stateClean: UInt32 = 2

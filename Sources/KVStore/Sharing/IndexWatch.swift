@@ -15,7 +15,7 @@ import Synchronization
 /// is one nobody has opened for writing since.
 final class IndexWatch: Sendable {
     private enum Source: Sendable {
-        case header(MappedFile, writer: UInt64)
+        case header(MappedFile, writer: UInt64, replaced: UInt64)
         case path(String, identity: Sys.FileIdentity?)
     }
 
@@ -27,7 +27,7 @@ final class IndexWatch: Sendable {
         if let fd = try? Sys.open(path, O_RDONLY) {
             if let size = try? Sys.fileSize(fd), size >= Int64(IndexHeader.pageSize),
                let file = try? MappedFile(fd: fd, path: path, length: IndexHeader.pageSize, writable: false, ownsDescriptor: true) {
-                source = .header(file, writer: Self.word(file, IndexHeader.writer))
+                source = .header(file, writer: Self.word(file, IndexHeader.writer), replaced: Self.word(file, IndexHeader.replaced))
                 return
             }
             Sys.close(fd)
@@ -38,8 +38,8 @@ final class IndexWatch: Sendable {
     /// Whether a writer has opened or replaced the index since the watch began.
     @inline(__always) var changed: Bool {
         switch source {
-        case .header(let file, let writer):
-            return Self.word(file, IndexHeader.replaced) != 0 || Self.word(file, IndexHeader.writer) != writer
+        case .header(let file, let writer, let replaced):
+            return Self.word(file, IndexHeader.replaced) != replaced || Self.word(file, IndexHeader.writer) != writer
         case .path(let path, let identity):
             return Sys.identity(ofPath: path) != identity
         }

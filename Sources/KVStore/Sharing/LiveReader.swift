@@ -62,6 +62,8 @@ final class LiveReader: Sendable {
     struct Choice {
         var index: HashIndex
         var watch: IndexWatch?
+        /// The replacement mark the index carried when it was chosen (see ``ReadView/acceptedMark``).
+        var acceptedMark: UInt64
         var files: [SegmentFile]
         var report: Store.RecoveryReport
     }
@@ -69,29 +71,39 @@ final class LiveReader: Sendable {
     /// Picks the index (FORMAT.md §12.2): the store's own when a writer keeps it up to date (open,
     /// this boot, writer alive) or it was closed cleanly at the end of the log; otherwise a
     /// private one rebuilt from the log, with a watch on the store's. `following` is true when an
-    /// open reader follows a replacement (`following`): then an index a writer of this boot left open is used
-    /// even if that writer is gone (the page cache holds every change it made), rather than
-    /// rebuilding the whole store inside a get.
+    /// open reader follows a change: then an index a writer of this boot left open is used even if
+    /// that writer is gone (the page cache holds every change it made), rather than rebuilding the
+    /// whole store inside a get, unless it died in the middle of a batch.
     func choose(rebuild: Bool, following: Bool) throws(KVError) -> Choice {
         var report = Store.RecoveryReport()
         if !rebuild {
-            // A few tries: a writer may rename a newer index over the one just opened.
-            for _ in 0..<8 {
+            var attempts = 0
+            while true {
                 let alive = try writerIsAlive()
                 let files = try listSegments(report: &report)
                 guard let (index, trust) = try HashIndex.open(path: indexPath, storeID: storeID, hashSeed: hashSeed,
                                                               bootID: bootID, writable: false) else { break }
-                if index.isReplaced { report = Store.RecoveryReport(); continue }
+                let mark = index.replacedToken
+                if mark != 0 && attempts < Self.renameWaits {
+                    // A writer marks the old file just before it renames the new one over it.
+                    attempts += 1
+                    usleep(100)
+                    report = Store.RecoveryReport()
+                    continue
+                }
+                // Still marked, still at the path: the writer died between the mark and the rename,
+                // and this is the index; the next writer clears the mark.
                 let cleanAtEnd: Bool
                 if trust == .clean, let last = files.last, index.covered.segmentID == last.id {
                     cleanAtEnd = (try? last.size()) == index.covered.offset
                 } else {
                     cleanAtEnd = trust == .clean && files.isEmpty
                 }
-                if cleanAtEnd || (trust == .sameBoot && (alive || following)) {
+                let kept = trust == .sameBoot && (alive || (following && index.applyingBatch == 0))
+                if cleanAtEnd || kept {
                     // Segments the writer adds after the listing are found on demand.
                     report.indexTrust = cleanAtEnd ? .clean : .live
-                    return Choice(index: index, watch: nil, files: files, report: report)
+                    return Choice(index: index, watch: nil, acceptedMark: mark, files: files, report: report)
                 }
                 break
             }
@@ -111,8 +123,12 @@ final class LiveReader: Sendable {
         let lostIDs = Set(outcome.lost.map(\.id))
         files.removeAll { lostIDs.contains($0.id) }
         report.indexTrust = files.isEmpty ? .new : .rebuilt
-        return Choice(index: outcome.index, watch: watch, files: files, report: report)
+        return Choice(index: outcome.index, watch: watch, acceptedMark: 0, files: files, report: report)
     }
+
+    /// How many times (100 µs apart) a reader that found the index marked replaced opens it again
+    /// before it takes the marked file as the index.
+    static let renameWaits = 20
 
     /// The store's segments, oldest first. One that vanishes while it is listed (compaction
     /// deleted it) is left out: its live records were copied forward first.
@@ -139,11 +155,21 @@ final class LiveReader: Sendable {
     // MARK: - Every call
 
     /// The view to read with: `view`, unless the writer replaced the index it reads (or, for a
-    /// private index, opened or replaced the store's), then a fresh one. One or two loads from a
-    /// line the writer rarely stores to.
+    /// private index, opened or replaced the store's), or died in the middle of a batch: then a
+    /// fresh one. Two loads from a line the writer stores to only for batches and replacements.
     @inline(__always) func current(_ view: ReadView) throws(KVError) -> ReadView {
-        guard view.index.isReplaced || (view.watch?.changed ?? false) else { return view }
-        return try refresh()
+        let index = view.index
+        if index.replacedToken == view.acceptedMark && index.applyingBatch == 0 && view.watch == nil { return view }
+        return try needsRefresh(view) ? try refresh() : view
+    }
+
+    private func needsRefresh(_ view: ReadView) throws(KVError) -> Bool {
+        if view.index.replacedToken != view.acceptedMark { return true }
+        if let watch = view.watch { return watch.changed }
+        // A batch being applied: by a live writer (it finishes in microseconds), or by one that
+        // died half way, whose index then holds part of a batch until the next writer replays it.
+        guard view.index.applyingBatch != 0 else { return false }
+        return try !writerIsAlive()
     }
 
     /// Moves to the index the store has now, once, whichever thread gets here first.
@@ -151,14 +177,10 @@ final class LiveReader: Sendable {
         let views = try self.views
         return try refreshing.withLock { _ throws(KVError) -> ReadView in
             let view = try views.get()
-            guard view.index.isReplaced || (view.watch?.changed ?? false) else { return view }
+            guard try needsRefresh(view) else { return view }
             let choice = try choose(rebuild: false, following: true)
-            // Segments already known keep their objects (and descriptors); new ones join.
-            var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
-            let listed = Set(choice.files.map(\.id))
-            known = known.filter { listed.contains($0.key) }
-            for file in choice.files where known[file.id] == nil { known[file.id] = file }
-            let next = ReadView(index: choice.index, segments: SegmentTable(Array(known.values)), watch: choice.watch)
+            let next = ReadView(index: choice.index, segments: merge(view.segments, listed: choice.files), watch: choice.watch,
+                                acceptedMark: choice.acceptedMark)
             views.publish(next)
             return try views.get()
         }
@@ -180,7 +202,7 @@ final class LiveReader: Sendable {
             descriptors.drop(Set(gone.map(\.id)))
             var files = view.segments.all.filter { known in !gone.contains { $0 === known } }
             files.append(file)
-            views.publish(ReadView(index: view.index, segments: SegmentTable(files), watch: view.watch))
+            views.publish(ReadView(index: view.index, segments: SegmentTable(files), watch: view.watch, acceptedMark: view.acceptedMark))
             return file
         }
     }
@@ -189,19 +211,28 @@ final class LiveReader: Sendable {
     /// the writer added join the view, deleted ones leave it.
     func refreshSegments() throws(KVError) -> ReadView {
         let views = try self.views
+        _ = try current(try views.get())  // the index first: a replaced one is followed
         return try refreshing.withLock { _ throws(KVError) -> ReadView in
             let view = try views.get()
             var report = Store.RecoveryReport()
             let listed = try listSegments(report: &report)
-            var known = Dictionary(uniqueKeysWithValues: view.segments.all.map { ($0.id, $0) })
-            let ids = Set(listed.map(\.id))
-            let gone = known.keys.filter { !ids.contains($0) }
-            descriptors.drop(Set(gone))
-            known = known.filter { ids.contains($0.key) }
-            for file in listed where known[file.id] == nil { known[file.id] = file }
-            views.publish(ReadView(index: view.index, segments: SegmentTable(Array(known.values)), watch: view.watch))
+            views.publish(ReadView(index: view.index, segments: merge(view.segments, listed: listed), watch: view.watch,
+                                   acceptedMark: view.acceptedMark))
             return try views.get()
         }
+    }
+
+    /// The segments of a fresh listing, keeping the objects (and so the descriptors) of those
+    /// already known; descriptors of segments no longer listed are let go.
+    private func merge(_ known: SegmentTable, listed: [SegmentFile]) -> SegmentTable {
+        let ids = Set(listed.map(\.id))
+        let kept = known.all.filter { ids.contains($0.id) }
+        // The listing saw their states as the disk shows them now (a hint written since).
+        let states = Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0.state) })
+        for file in kept { if let state = states[file.id], state > file.state { file.lifecycle.advance(to: state) } }
+        descriptors.drop(Set(known.all.map(\.id).filter { !ids.contains($0) }))
+        let keptIDs = Set(kept.map(\.id))
+        return SegmentTable(kept + listed.filter { !keptIDs.contains($0.id) })
     }
 
     /// What ``Store/access`` reports.

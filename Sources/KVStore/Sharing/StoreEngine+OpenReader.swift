@@ -32,7 +32,8 @@ extension StoreEngine {
         let live = LiveReader(directory: directory, storeID: manifest.storeID, hashSeed: manifest.hashSeed, hasher: hasher,
                               bootID: configuration.bootID ?? BootID.current(), descriptors: descriptors, directoryFD: directoryFD)
         let choice = try live.choose(rebuild: configuration.rebuildIndex, following: false)
-        let views = ViewBox(ReadView(index: choice.index, segments: SegmentTable(choice.files), watch: choice.watch))
+        let views = ViewBox(ReadView(index: choice.index, segments: SegmentTable(choice.files), watch: choice.watch,
+                                     acceptedMark: choice.acceptedMark))
         live.attach(views)
         descriptors.setOnChange { [views] in views.publish(descriptors: $0) }
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: directoryFD, writtenSequence: choice.index.lastSequence)

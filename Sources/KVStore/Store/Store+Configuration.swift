@@ -54,11 +54,15 @@ extension Store {
         /// opens and reads within the limit. The segment being written, and segments not yet
         /// synced, are kept open beyond it (usually one or two). At least 4.
         public var maximumOpenFiles: Int? = nil
-        /// Opens without changing any file: no recovery writes, no index or hint updates, no new
-        /// files. Reads, cursors, statistics and ``Store/verify()`` work; writes throw
-        /// ``KVError/Code/readOnly``. The store's lock is still taken, so a store another process
-        /// has open gives ``KVError/Code/locked``. An index that was not closed cleanly is rebuilt
-        /// in memory (a temporary file outside the store) for the life of the handle.
+        /// Opens a **live reader**: without taking the store's lock and without changing any
+        /// file, whether or not another process (or this one) has the store open for writing.
+        /// Reads, cursors, statistics and ``Store/verify()`` work; writes throw
+        /// ``KVError/Code/readOnly``. A reader needs only read permission on the store, never
+        /// keeps a writer out, and sees every write that returned in the writer before a read
+        /// began. When no writer is alive and the index was not closed cleanly, the index is
+        /// rebuilt privately (a temporary file outside the store) for the life of the handle, until
+        /// a writer opens the store. ``Store/access-swift.property`` says which; see
+        /// <doc:SharingBetweenProcesses>.
         public var readOnly: Bool = false
         /// Compaction that runs on its own after a segment is sealed, with these thresholds; `nil`
         /// to compact only when ``Store/compact(_:)`` is called. Default: segments at least 50% and

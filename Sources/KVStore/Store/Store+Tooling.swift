@@ -181,13 +181,19 @@ package struct ToolingRecord {
 extension Store {
     /// The store's segment files, oldest first.
     package func toolingSegments() throws(KVError) -> [ToolingSegment] {
-        let view = try engine.views.get()
+        // A live reader lists the directory now: the writer may have rolled or compacted since.
+        let view: ReadView
+        if let live = engine.live { view = try live.refreshSegments() } else { view = try engine.views.get() }
         let covered = view.index.covered
         let files = view.segments.all
         var result: [ToolingSegment] = []
         for file in files {
-            let size = try file.size()
-            let end = file.id == covered.segmentID ? min(size, covered.offset) : size
+            let size: Int
+            do { size = try file.size() } catch where engine.live != nil && error.errno == ENOENT { continue }  // compacted away
+            // A live writer renames a new segment into place before `covered` moves into it: none
+            // of its records is covered yet, and its preallocated zeros are not records.
+            let end = file.id == covered.segmentID ? min(size, covered.offset)
+                : file.id > covered.segmentID ? min(size, SegmentHeader.size) : size
             result.append(ToolingSegment(id: file.id, path: file.path, fileSize: size, dataEnd: end,
                                          isActive: file.id == files.last?.id))
         }
@@ -199,7 +205,8 @@ extension Store {
     /// records) it goes on at the next valid record, as ``verify()`` does, so one bad byte does not
     /// hide the rest of the segment. Returns the damaged regions, in file order.
     package func toolingScan(_ segment: ToolingSegment, _ body: (ToolingRecord) throws -> Void) throws -> [ToolingDamage] {
-        let view = try engine.views.get()
+        var view = try engine.views.get()
+        if let live = engine.live { view = try live.current(view) }
         guard let file = view.segments.file(segment.id) else {
             throw KVError(.io, "the segment is no longer part of the store", path: segment.path)
         }
@@ -210,6 +217,8 @@ extension Store {
         scan: while true {
             switch try reader.next() {
             case .record(let r):
+                // The index of now, not of the scan's start: a live writer may have replaced it.
+                if let live = engine.live { view = try live.current(view) }
                 let live = view.index.slot(pointingAt: file.id, offset: r.offset, hash: engine.hasher.hash(r.key)) != nil
                 try body(ToolingRecord(
                     offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,

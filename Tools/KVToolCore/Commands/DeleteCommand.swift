@@ -32,8 +32,14 @@ struct DeleteCommand: ParsableCommand {
         let path = StoreAccess.normalize(store)
         let keyBytes = try keys.map { k in try keyInput.key(k) }
         for k in keyBytes { try StoreAccess.checkKey(k) }
-        // Checked with a read-only open first, so that a refused delete changes no file.
-        let missing = try StoreAccess.with(path, for: .inspect) { store in try keyBytes.filter { try !store.containsKey($0) } }
+        // Checked with a read-only open first, so that a refused delete changes no file. That open
+        // works beside a writer in another process; the delete would not, so it is refused here.
+        let (access, missing) = try StoreAccess.with(path, for: .inspect) { store in
+            (try LiveAccess(store, path: path), try keyBytes.filter { try !store.containsKey($0) })
+        }
+        if access.hasWriter {
+            throw ToolError(ExitStatus.locked, "\(path): " + LiveAccess.lockedMessage(writerProcessID: access.writerProcessID))
+        }
         if !missing.isEmpty && !force {
             let names = missing.map { output.rendering.render($0) }.joined(separator: ", ")
             throw ToolError(ExitStatus.negative, "\(path): no such key: \(names); nothing was deleted (use --force to skip missing keys)")

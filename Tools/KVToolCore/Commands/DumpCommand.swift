@@ -9,7 +9,10 @@ struct DumpCommand: ParsableCommand {
         discussion: """
             Works on damaged files: after a bad record, the listing resumes at the next 8-byte \
             boundary where a whole valid record starts, and says how many bytes were skipped. \
-            Exit status 1 when damage was found. Opens the file read-only; takes no lock.
+            Exit status 1 when damage was found. Opens the file read-only; takes no lock. The active \
+            segment of a store that another process has open for writing is listed up to where its \
+            records end when dump begins (past that, the writer appends into preallocated zeros), and \
+            a note on stderr says so (JSON: the header's "access", "writerPID", "state" and "recordsEnd").
             """)
 
     @Argument(help: "A segment file (\(Store.toolingFileNames.segmentPattern), or a \(Store.toolingFileNames.setAsidePattern) set aside by recovery).")
@@ -32,39 +35,104 @@ struct DumpCommand: ParsableCommand {
             throw ToolError(ExitStatus.noInput, "\(path): cannot open: \(error.message)")
         }
         var damage = SegmentDamage()
+        // Before the first read: the reader keeps what it reads, and every byte before the end
+        // found now is a record the writer has finished.
+        var live = Self.liveSegment(path)
         switch try translatingErrors(subject: path, { try Store.toolingReadSegmentHeader(reader) }) {
         case .header(let header):
-            emitHeader(path, header, reader.fileSize)
+            if let found = live, found.segmentID != header.segmentID || found.storeID != header.storeID { live = nil }
+            emitHeader(path, header, reader.fileSize, live)
+            if let live {
+                live.access.noteIfWriting(path, live.isActive
+                    ? "its active segment: listed up to offset \(live.recordsEnd), where its records ended when dump began"
+                    : "a sealed segment: it no longer changes")
+            }
         case .notASegmentFile(let error) where !force:
             throw ToolError(ExitStatus.dataError, "\(path): \(error.message); use --force to read it anyway")
         case .notASegmentFile(let error), .damaged(let error):
+            live = nil
             damage.regions += 1
             damage.bytes += min(Store.toolingSegmentHeaderSize, reader.fileSize)
             emitHeaderDamage(path, error.message)
         }
         var members = 0
+        let limit = live.flatMap { $0.isActive ? $0.recordsEnd : nil }
         try translatingErrors(subject: path) {
-            try reader.walk { event in
-                switch event {
-                case .record(let r):
-                    let member = r.kind != RawRecord.batchKind && members > 0
-                    if r.kind == RawRecord.batchKind { members = r.batchCount ?? 0 } else if member { members -= 1 }
-                    damage.records += 1
-                    emitRecord(r, batchMember: member)
-                case .damaged(let offset, let length, let reason, let r):
-                    members = 0
-                    damage.regions += 1
-                    damage.bytes += length
-                    emitDamage(offset, length, reason, r)
-                case .uncommittedBatch(let offset, let sequence, let count):
-                    members = 0
-                    emitUncommitted(offset, sequence, count)
-                case .end(let offset):
-                    emitEnd(offset, damage)
+            do {
+                try walk(reader, limit: limit) { event in
+                    switch event {
+                    case .record(let r):
+                        let member = r.kind != RawRecord.batchKind && members > 0
+                        if r.kind == RawRecord.batchKind { members = r.batchCount ?? 0 } else if member { members -= 1 }
+                        damage.records += 1
+                        emitRecord(r, batchMember: member)
+                    case .damaged(let offset, let length, let reason, let r):
+                        members = 0
+                        damage.regions += 1
+                        damage.bytes += length
+                        emitDamage(offset, length, reason, r)
+                    case .uncommittedBatch(let offset, let sequence, let count):
+                        members = 0
+                        emitUncommitted(offset, sequence, count)
+                    case .end(let offset):
+                        emitEnd(offset, damage)
+                    }
                 }
+            } catch is ReachedRecordsEnd {
+                emitEnd(limit ?? reader.fileSize, damage)
             }
         }
         if damage.regions > 0 { throw ToolError.silent(ExitStatus.negative) }
+    }
+
+    /// A segment of a store that a writer in another process has open, as a live reader saw it
+    /// when dump began.
+    private struct LiveSegment {
+        var segmentID: UInt32
+        var storeID: UInt64
+        var access: LiveAccess
+        var isActive: Bool
+        /// Where its records ended (for a sealed one, its size).
+        var recordsEnd: Int
+    }
+
+    /// Thrown from a walk that reached `recordsEnd` of a live active segment.
+    private struct ReachedRecordsEnd: Error {}
+
+    /// The walk, stopped at `limit` (``ReachedRecordsEnd``): what lies past it the writer is
+    /// writing now, or has not written yet (zeros).
+    private func walk(_ reader: RawSegmentReader, limit: Int?, _ body: (RawSegmentEvent) throws -> Void) throws {
+        try reader.walk { event in
+            if let limit {
+                let offset: Int
+                switch event {
+                case .record(let r): offset = r.offset
+                case .damaged(let at, _, _, _), .uncommittedBatch(let at, _, _), .end(let at): offset = at
+                }
+                if offset >= limit { throw ReachedRecordsEnd() }
+            }
+            try body(event)
+        }
+    }
+
+    /// When `path` is a segment of the store in its directory and a writer holds that store's
+    /// lock: what a live reader, opened for a moment, says of the segment. `nil` otherwise (the
+    /// file is read as it is, and the store is not opened: no index is rebuilt to dump a file).
+    private static func liveSegment(_ path: String) -> LiveSegment? {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard case .segment(let id) = Store.toolingFileKind(name) else { return nil }
+        var directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        if directory.isEmpty { directory = "/" }
+        guard LiveAccess.writerHoldsLock(directory: directory),
+              let manifest = try? Store.toolingReadManifest(directory: directory) else { return nil }
+        var configuration = Store.Configuration()
+        configuration.readOnly = true
+        guard let store = try? Store(path: directory, configuration: configuration) else { return nil }
+        defer { try? store.close() }
+        guard let access = try? LiveAccess(store, path: directory) else { return nil }
+        guard let segment = (try? StoreSurvey.segmentsNow(store))?.first(where: { $0.id == id }) else { return nil }
+        return LiveSegment(segmentID: id, storeID: manifest.storeID, access: access, isActive: segment.isActive,
+                           recordsEnd: segment.dataEnd)
     }
 
     private struct SegmentDamage {
@@ -82,13 +150,18 @@ struct DumpCommand: ParsableCommand {
         }
     }
 
-    private func emitHeader(_ path: String, _ h: ToolingSegmentHeader, _ size: Int) {
+    private func emitHeader(_ path: String, _ h: ToolingSegmentHeader, _ size: Int, _ live: LiveSegment?) {
         if output.json {
-            Console.out.line(JSON.object([
+            var fields: [(String, JSON)] = [
                 ("event", .string("header")), ("file", .string(path)), ("segment", .int(h.segmentID)),
                 ("storeID", .string(Format.hex64(h.storeID))), ("formatVersion", .string("\(h.formatMajor).\(h.formatMinor)")),
                 ("fileBytes", .int(size)),
-            ]).text)
+            ]
+            if let live {
+                fields += live.access.jsonFields
+                fields += [("state", .string(live.isActive ? "active" : "sealed")), ("recordsEnd", .int(live.recordsEnd))]
+            }
+            Console.out.line(JSON.object(fields).text)
         } else {
             Console.out.line("\(path): segment \(h.segmentID), store \(Format.hex64(h.storeID)), format \(h.formatMajor).\(h.formatMinor), \(Format.count(size)) bytes")
         }

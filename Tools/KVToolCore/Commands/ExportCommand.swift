@@ -12,7 +12,10 @@ struct ExportCommand: ParsableCommand {
             first key or value that is not valid UTF-8. With -o, the file appears only once the export \
             is complete and on disk: a failed export leaves no file. The first line records the encoding, \
             {"kvtool-export":1,"encoding":"base64"}, so that `kvtool import` reads it back without \
-            being told. The output is NDJSON whatever --format says. Changes nothing in the store.
+            being told. The output is NDJSON whatever --format says. Changes nothing in the store, and \
+            works while another process has it open for writing (a note on stderr names it): every \
+            pair it leaves alone is exported once; one it writes, removes or compacts during the \
+            export may be missed or exported twice.
             """)
 
     @Argument(help: "The store directory.")
@@ -41,6 +44,7 @@ struct ExportCommand: ParsableCommand {
         defer { progress.finish() }
         do {
             try StoreAccess.with(path, for: .inspect) { store in
+                try LiveAccess(store, path: path).noteIfWriting(path, LiveAccess.cursorCaveat("export"))
                 sink.line(codec.header)
                 var exported = 0
                 var cursor = try store.entries()

@@ -9,7 +9,8 @@ struct ReindexCommand: ParsableCommand {
         discussion: """
             Rebuilds the index from the log while holding the store's lock, whatever the existing \
             index says (Store.rebuildIndex), then reports the new index. The log is the source of \
-            truth, so this is always safe; it fixes an index that verify reports as wrong.
+            truth, so this is always safe; it fixes an index that verify reports as wrong. Exit \
+            status 75 while another process has the store open for writing.
             """)
 
     @Argument(help: "The store directory.")

@@ -10,8 +10,9 @@ struct SalvageCommand: ParsableCommand {
             Reads every segment file (including \(Store.toolingFileNames.setAsidePattern) files set aside by recovery) record by \
             record, resynchronizing after damage. For each key the record with the highest sequence \
             wins; a key whose newest record is a delete stays deleted. Members of a batch that was \
-            never committed are not copied. The damaged store is only read (its lock is held while \
-            reading). Reports what was lost; exit status 0 once the new store is written.
+            never committed are not copied. The damaged store is only read, with its lock held \
+            (exit status 75 while another process has it open for writing). Reports what was lost; \
+            exit status 0 once the new store is written.
             """)
 
     @Argument(help: "The damaged store directory.")

@@ -8,7 +8,9 @@ struct ScanCommand: ParsableCommand {
         abstract: "List live keys and values, in no particular order (the index is a hash table).",
         discussion: """
             Text: one `key<TAB>value` line per pair (`key` with --keys-only). JSON: one object per \
-            line. --count prints only the number of matching keys.
+            line. --count prints only the number of matching keys. Works while another process has \
+            the store open for writing (a note on stderr names it): every pair it leaves alone is \
+            listed once; one it writes, removes or compacts during the scan may be missed or listed twice.
             """)
 
     @Argument(help: "The store directory.")
@@ -38,6 +40,7 @@ struct ScanCommand: ParsableCommand {
         let prefixBytes = try prefix.map { try keyInput.key($0, what: "--prefix") } ?? []
         let rendering = output.rendering
         let matched = try StoreAccess.with(path, for: .inspect) { store -> Int in
+            try LiveAccess(store, path: path).noteIfWriting(path, LiveAccess.cursorCaveat("scan"))
             var matched = 0
             let wantValues = !keysOnly && !count
             var keyCursor = wantValues ? nil : try store.keys()

@@ -10,7 +10,9 @@ struct SegmentsCommand: ParsableCommand {
             SIZE is the bytes of records (the active segment's file is preallocated beyond them). \
             Segment files the store does not use are listed too: DAMAGED (unreadable header) and \
             SET-ASIDE (\(Store.toolingFileNames.setAsidePattern), after a power loss cut the log). \
-            Changes nothing.
+            Changes nothing, and works while another process has the store open for writing: a \
+            note on stderr then names the writer, and each segment is counted as it is when it is \
+            read (the active one up to the writer's last record).
             """,
         aliases: ["ls"])
 
@@ -21,8 +23,12 @@ struct SegmentsCommand: ParsableCommand {
 
     func run() throws {
         let path = StoreAccess.normalize(store)
-        let survey = try StoreAccess.with(path, for: .inspect) { store in try StoreSurvey(store, top: 0) }
-        let others = try translatingErrors(subject: path) { try unusedSegmentFiles(path, survey) }
+        let (access, survey) = try StoreAccess.with(path, for: .inspect) { store in
+            (try LiveAccess(store, path: path), try StoreSurvey(store, top: 0))
+        }
+        let others = try translatingErrors(subject: path) { try unusedSegmentFiles(path, survey, access) }
+        access.noteIfWriting(path, "the rows are as of the listing: the writer appends to the active segment, "
+                             + "and may add segments and compact sealed ones meanwhile")
         survey.warnAboutDamage(store: path)
         if output.json {
             for s in survey.segments { Console.out.line(json(s).text) }
@@ -68,13 +74,16 @@ struct SegmentsCommand: ParsableCommand {
         path.split(separator: "/").last.map(String.init) ?? path
     }
 
-    /// Segment files in the directory that the store does not read.
-    private func unusedSegmentFiles(_ path: String, _ survey: StoreSurvey) throws -> [(String, String)] {
+    /// Segment files in the directory that the store does not read. While a writer has the store
+    /// open, those newer than every segment surveyed are left out: it created them after the
+    /// survey listed the store's.
+    private func unusedSegmentFiles(_ path: String, _ survey: StoreSurvey, _ access: LiveAccess) throws -> [(String, String)] {
         let used = Set(survey.segments.map(\.segment.id))
+        let newest = access.hasWriter ? survey.segments.last?.segment.id ?? 0 : UInt32.max
         return try Store.toolingListDirectory(path).sorted().compactMap { name in
             switch Store.toolingFileKind(name) {
             case .setAsideSegment: return (name, "SET-ASIDE")
-            case .segment(let id) where !used.contains(id): return (name, "DAMAGED")
+            case .segment(let id) where !used.contains(id) && id <= newest: return (name, "DAMAGED")
             default: return nil
             }
         }

@@ -6,7 +6,12 @@ struct StatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stat",
         abstract: "Show format version, segments, keys, live and dead bytes, fragmentation, compression and index figures.",
-        discussion: "Reads every record once (a progress line is shown when stderr is a terminal). Changes nothing.")
+        discussion: """
+            Reads every record once (a progress line is shown when stderr is a terminal). Changes \
+            nothing, and works while another process has the store open for writing: `Access:` \
+            then says `live (writer pid N)`, and the figures are as of the moment each segment is \
+            read (JSON: "access" and "writerPID").
+            """)
 
     @Argument(help: "The store directory.")
     var store: String
@@ -26,21 +31,22 @@ struct StatCommand: ParsableCommand {
             try StoreAccess.check(path)
             return try Store.toolingReadManifest(directory: path)
         }
-        let (survey, statistics) = try StoreAccess.with(path, for: .inspect) { store in
-            (try StoreSurvey(store, top: top), try store.statistics)
+        let (access, survey, statistics) = try StoreAccess.with(path, for: .inspect) { store in
+            (try LiveAccess(store, path: path), try StoreSurvey(store, top: top), try store.statistics)
         }
         survey.warnAboutDamage(store: path)
         if output.json {
-            Console.out.line(json(path, manifest, survey, statistics).text)
+            Console.out.line(json(path, access, manifest, survey, statistics).text)
         } else {
-            text(path, manifest, survey, statistics)
+            text(path, access, manifest, survey, statistics)
         }
     }
 
-    private func text(_ path: String, _ m: ToolingManifest, _ s: StoreSurvey, _ st: Store.Statistics) {
+    private func text(_ path: String, _ access: LiveAccess, _ m: ToolingManifest, _ s: StoreSurvey, _ st: Store.Statistics) {
         let active = s.segments.filter(\.segment.isActive).count
         var lines = [
             "Store: \(path)",
+            "  Access: \(access.summary)",
             "  Format version: \(m.formatMajor).\(m.formatMinor)",
             "  Store ID: \(Format.hex64(m.storeID))",
             "  Created: \(Format.date(secondsSince1970: m.createdAt))",
@@ -69,10 +75,9 @@ struct StatCommand: ParsableCommand {
         for line in lines { Console.out.line(line) }
     }
 
-    private func json(_ path: String, _ m: ToolingManifest, _ s: StoreSurvey, _ st: Store.Statistics) -> JSON {
+    private func json(_ path: String, _ access: LiveAccess, _ m: ToolingManifest, _ s: StoreSurvey, _ st: Store.Statistics) -> JSON {
         let active = s.segments.filter(\.segment.isActive).count
-        var fields: [(String, JSON)] = [
-            ("path", .string(path)),
+        var fields: [(String, JSON)] = [("path", .string(path))] + access.jsonFields + [
             ("formatVersion", .string("\(m.formatMajor).\(m.formatMinor)")),
             ("storeID", .string(Format.hex64(m.storeID))),
             ("createdAt", .int(m.createdAt)),

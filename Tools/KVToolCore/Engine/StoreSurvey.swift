@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVStore
 
 /// One pass over every record of a store: per-segment counts and sizes, the live values'
@@ -51,29 +54,73 @@ struct StoreSurvey {
     var damage: [ToolingDamage] { segments.flatMap(\.damage) }
 
     /// Reads every record of `store`, keeping the `top` largest live values.
+    ///
+    /// The store is opened read-only, so a writer in another process may be writing to it
+    /// meanwhile: the survey starts from the segments on disk now, counts the active one up to
+    /// where its records end at that moment, and leaves out a segment that compaction deletes
+    /// before it is read (its live records were copied to the end of the log first).
     init(_ store: Store, top: Int) throws {
-        let files = try store.toolingSegments()
+        let files = try Self.segmentsNow(store)
         let progress = Progress("reading segments", total: files.reduce(0) { $0 + $1.dataEnd })
         defer { progress.finish() }
         var done = 0
         for file in files {
             var s = Segment(segment: file)
-            s.damage = try store.toolingScan(file) { r in
-                s.records += 1
-                if r.isDelete { s.deletes += 1 } else { s.puts += 1 }
-                if r.isCompressed { s.compressedPuts += 1 }
-                if r.isLive {
-                    s.liveRecords += 1
-                    s.liveBytes += r.footprint
-                    liveKeys += 1
-                    liveRawValueBytes += r.rawValueLength
-                    liveStoredValueBytes += r.storedValueLength
-                    if top > 0 { keep(Value(key: Array(r.key), rawLength: r.rawValueLength, storedLength: r.storedValueLength, segmentID: file.id), top: top) }
+            let before = (largest, liveKeys, liveRawValueBytes, liveStoredValueBytes)
+            do {
+                s.damage = try store.toolingScan(file) { r in
+                    s.records += 1
+                    if r.isDelete { s.deletes += 1 } else { s.puts += 1 }
+                    if r.isCompressed { s.compressedPuts += 1 }
+                    if r.isLive {
+                        s.liveRecords += 1
+                        s.liveBytes += r.footprint
+                        liveKeys += 1
+                        liveRawValueBytes += r.rawValueLength
+                        liveStoredValueBytes += r.storedValueLength
+                        if top > 0 { keep(Value(key: Array(r.key), rawLength: r.rawValueLength, storedLength: r.storedValueLength, segmentID: file.id), top: top) }
+                    }
+                    progress.set(done + r.offset)
                 }
-                progress.set(done + r.offset)
+            } catch where Store.toolingPathKind(file.path) == .missing {
+                // Deleted by the writer's compaction before (or while) it was read.
+                (largest, liveKeys, liveRawValueBytes, liveStoredValueBytes) = before
+                done += file.dataEnd
+                continue
             }
             done += file.dataEnd
             segments.append(s)
+        }
+    }
+
+    /// The store's segments as they are on disk now, each with where its records end.
+    ///
+    /// A read-only store's view lists the segments it has met since it was opened; its statistics
+    /// list the directory again (segments a writer created join, ones compaction deleted leave),
+    /// and its access moves it to the index the writer uses now (growing the index replaces its
+    /// file). A segment deleted in between is not found (`ENOENT`): then it all starts again.
+    static func segmentsNow(_ store: Store) throws -> [ToolingSegment] {
+        var attempts = 0
+        while true {
+            attempts += 1
+            let writing = LiveAccess(try store.access).hasWriter
+            _ = try store.statistics
+            let segments: [ToolingSegment]
+            do {
+                segments = try store.toolingSegments()
+            } catch {
+                guard error.errno == ENOENT, attempts < 8 else { throw error }
+                continue
+            }
+            // A segment the writer has just created, listed before the index's covered position
+            // moved into it, is given its whole preallocated file as records (the library counts
+            // such a segment as empty elsewhere); the writer moves that position a moment later.
+            // An active segment whose records fill its file exactly is taken as it is after a few tries.
+            if writing, attempts < 4, let last = segments.last, last.isActive, last.dataEnd == last.fileSize,
+               last.fileSize > Store.toolingSegmentHeaderSize {
+                continue
+            }
+            return segments
         }
     }
 

@@ -8,7 +8,8 @@ import KVStore
 enum StoreAccess {
     /// What a command does with the store.
     enum Purpose {
-        /// Reads only: stat, segments, get, scan, verify, export, compact --dry-run.
+        /// Reads only: stat, segments, get, scan, verify, export, compact --dry-run. Works beside a
+        /// writer in another process.
         case inspect
         /// Writes to an existing store.
         case modify
@@ -20,7 +21,9 @@ enum StoreAccess {
     static func configuration(for purpose: Purpose) -> Store.Configuration {
         var configuration = Store.Configuration()
         // Inspection must not change a byte of the store: no index marked open, no torn tail
-        // wiped, no hint written. The lock is still taken, so a writer elsewhere gives `.locked`.
+        // wiped, no hint written. It takes no lock either (a live reader): it works while another
+        // process has the store open for writing, and a writer may open the store meanwhile.
+        // Writes still take the lock, and give `.locked` while a writer lives.
         configuration.readOnly = purpose == .inspect
         return configuration
     }

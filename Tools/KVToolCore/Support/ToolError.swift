@@ -19,7 +19,7 @@ enum ExitStatus {
     static let cannotCreate: Int32 = 73
     /// `EX_IOERR`: a system call failed.
     static let ioError: Int32 = 74
-    /// `EX_TEMPFAIL`: another process has the store open; try again later.
+    /// `EX_TEMPFAIL`: another process has the store open for writing; try again later.
     static let locked: Int32 = 75
 }
 
@@ -42,7 +42,8 @@ struct ToolError: Error {
         var text = (error.code == .locked ? subject : error.path ?? subject) + ": "
         switch error.code {
         case .locked:
-            text += "locked: another process has the store open; try again when it has closed it"
+            // Only a writer holds the lock: readers take none.
+            text += LiveAccess.lockedMessage(store: subject)
         case .incompatibleFormat:
             text += error.message + "; this kvtool is too old for it"
         default:

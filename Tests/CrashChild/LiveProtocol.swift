@@ -170,7 +170,7 @@ struct LiveArguments {
 }
 
 /// A line on stdout, written at once (no buffer a kill could lose).
-func say(_ line: String) {
+func liveSay(_ line: String) {
     var line = line + "\n"
     line.withUTF8 { buffer in
         var done = 0

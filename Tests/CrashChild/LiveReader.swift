@@ -8,8 +8,8 @@
 // version in A...A2+1 is a removal (or A is 0). Reads are value(forKey:), withValue(forKey:) and
 // containsKey. Every error thrown is a violation too.
 //
-// Prints "R ready uid=<uid> trust=<indexTrust> access=<access>" once open, then, when it stops, up
-// to 20 lines "V <violation>" and "R done reads=<n> values=<n> absent=<n> contains=<n> fresh=<n>
+// Prints "R ready uid=<uid> trust=<indexTrust> access=<access>" once open, then, when it stops,
+// lines "V <violation>" (the first 20, then the first of each other key, 100 at most) and "R done reads=<n> values=<n> absent=<n> contains=<n> fresh=<n>
 // violations=<n> access=<access> close=ok|<error>" (access: Store.access, as describeAccess
 // spells it), and exits 0 (the test judges the counts). `fresh` counts values of a version
 // newer than the one acknowledged when the reader opened: writes it saw that happened after its open.
@@ -71,13 +71,19 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
     } catch {
         fail("the reader's open failed: \(error)")
     }
-    say("R ready uid=\(getuid()) trust=\(store.recoveryReport.indexTrust) access=\(describeAccess(store))")
+    liveSay("R ready uid=\(getuid()) trust=\(store.recoveryReport.indexTrust) access=\(describeAccess(store))")
 
     var rng = SplitMix64(state: seed)
     var reads = 0, values = 0, absent = 0, contains = 0, fresh = 0, violations = 0
-    func violation(_ text: String) {
+    var printed = 0
+    var keysReported = Set<Int>()
+    /// Prints the first 20 violations, and then the first of each other key (up to 100 lines).
+    func violation(_ key: Int, _ text: String) {
         violations += 1
-        if violations <= 20 { say("V after \(reads) reads: \(text) (access: \((try? store.access).map { "\($0)" } ?? "?"))") }
+        guard printed < 20 || (printed < 100 && !keysReported.contains(key)) else { return }
+        printed += 1
+        keysReported.insert(key)
+        liveSay("V after \(reads) reads: \(text) (access: \((try? store.access).map { "\($0)" } ?? "?"))")
     }
     while true {
         if let limit, reads >= limit { break }
@@ -92,12 +98,12 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
                 let present = try store.containsKey(key)
                 let high = oracle.load(i)
                 contains += 1
-                if let problem = LiveValues.judgeContains(key: i, present, low: low, high: high) { violation(problem) }
+                if let problem = LiveValues.judgeContains(key: i, present, low: low, high: high) { violation(i, problem) }
             } else {
                 let bytes = kind < 7 ? try store.value(forKey: key) : try store.withValue(forKey: key) { Array($0) }
                 let high = oracle.load(i)
                 if let problem = LiveValues.judgeValue(key: i, bytes, low: low, high: high) {
-                    violation(problem)
+                    violation(i, problem)
                 } else if let bytes {
                     values += 1
                     if let (_, v) = LiveValues.stamp(of: bytes), v > atOpen[i] { fresh += 1 }
@@ -106,13 +112,13 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
                 }
             }
         } catch {
-            violation("reading key \(i) threw \(error)")
+            violation(i, "reading key \(i) threw \(error)")
         }
     }
     let accessAtEnd = describeAccess(store)
     var closed = "ok"
     do { try store.close() } catch { closed = "\(error)".split(separator: " ").joined(separator: "_") }
-    say("R done reads=\(reads) values=\(values) absent=\(absent) contains=\(contains) fresh=\(fresh) violations=\(violations) access=\(accessAtEnd) close=\(closed)")
+    liveSay("R done reads=\(reads) values=\(values) absent=\(absent) contains=\(contains) fresh=\(fresh) violations=\(violations) access=\(accessAtEnd) close=\(closed)")
     exit(0)
 }
 
@@ -139,11 +145,11 @@ func runLiveCheck(_ arguments: ArraySlice<String>) -> Never {
             let bytes = try store.value(forKey: LiveValues.key(i))
             if let problem = LiveValues.judgeValue(key: i, bytes, low: a, high: a) {
                 violations += 1
-                if violations <= 20 { say("V \(problem)") }
+                if violations <= 20 { liveSay("V \(problem)") }
             } else if bytes == nil { absent += 1 } else { values += 1 }
         }
         let statistics = try store.statistics
-        say("C checked=\(keys) values=\(values) absent=\(absent) violations=\(violations) segments=\(statistics.segments) keys=\(statistics.keys) indexCapacity=\(statistics.indexCapacity) trust=\(store.recoveryReport.indexTrust)")
+        liveSay("C checked=\(keys) values=\(values) absent=\(absent) violations=\(violations) segments=\(statistics.segments) keys=\(statistics.keys) indexCapacity=\(statistics.indexCapacity) trust=\(store.recoveryReport.indexTrust)")
         try store.close()
         exit(0)
     } catch let error as KVError where error.code == .locked {

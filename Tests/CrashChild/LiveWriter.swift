@@ -56,7 +56,7 @@ func runLiveWriter(_ arguments: ArraySlice<String>) -> Never {
     } catch {
         fail("the writer's open failed: \(error)")
     }
-    say("W open \(store.recoveryReport.indexTrust)")
+    liveSay("W open \(store.recoveryReport.indexTrust)")
     if parsed.options["--compact"] != nil {
         var thread = pthread_t()
         pthread_create(&thread, nil, compactContinuously, Unmanaged.passRetained(store).toOpaque())
@@ -100,7 +100,7 @@ func runLiveWriter(_ arguments: ArraySlice<String>) -> Never {
         }
         let statistics = try store.statistics
         try store.close()
-        say("W done ops=\(ops) segments=\(statistics.segments) keys=\(statistics.keys) compactions=\(compactions.load(ordering: .acquiring)) compacted=\(compactedSegments.load(ordering: .acquiring))")
+        liveSay("W done ops=\(ops) segments=\(statistics.segments) keys=\(statistics.keys) compactions=\(compactions.load(ordering: .acquiring)) compacted=\(compactedSegments.load(ordering: .acquiring))")
         exit(0)
     } catch {
         fail("the writer's operation \(ops + 1) failed: \(error)")

@@ -53,6 +53,7 @@ private struct LiveReaderCrashRun {
     var writerOpens: [String: Int] = [:]
     var pausesWithoutWriter = 0
     var compactingStops = 0
+    var killsAtReplacement = 0
     /// How the reader opened after a kill found the store, and its access ("rebuilt snapshot": a
     /// private index).
     var lateReaderTrust = ""
@@ -149,6 +150,15 @@ private struct LiveReaderCrashRun {
                 guard writer.waitForExit() else { throw Stop(description: "the writer did not stop when asked: \(writer)") }
                 guard writer.exitStatus == 0, writer.line("W done") != nil else { throw Stop(description: "the writer asked to stop failed: \(writer)") }
                 cleanStops += 1
+            } else if !fromStart && rng.chance(0.25) {
+                // The kill lands the moment the writer starts replacing the index (the old file
+                // marked, or a new one renamed in), if it does within the delay: the replacement's
+                // crash points are where a reader can be left behind.
+                let path = storePath
+                let atReplacement = timed("writing") { Self.killAtIndexReplacement(writer, within: .microseconds(delay + 200_000), storePath: path) }
+                if atReplacement { killsAtReplacement += 1 }
+                timed("kill") { writer.kill9() }
+                guard writer.diedOfSIGKILL else { throw Stop(description: "the writer ended by itself before the kill: \(writer)") }
             } else {
                 timed("writing") { _ = usleep(UInt32(delay)) }
                 timed("kill") { writer.kill9() }
@@ -162,7 +172,7 @@ private struct LiveReaderCrashRun {
             }
             observer.look()
             let header = observer.indexHeader()
-            events.append("iteration \(iteration): writer pid \(writer.pid) \(compactingStop ? "compacted and stopped" : cleanStop ? "stopped" : "killed") after \(delay) µs\(fromStart ? " from its start" : " from its open"), "
+            events.append("iteration \(iteration): writer pid \(writer.pid) \(compactingStop ? "compacted and stopped" : cleanStop ? "stopped" : "killed") (\(killsAtReplacement) at a replacement so far) after \(delay) µs\(fromStart ? " from its start" : " from its open"), "
                           + "\(writer.line("W open").map { "\($0)" } ?? "not yet open"), index inode \(observer.indexInode ?? 0) "
                           + "generation \(header?.generation ?? 0) capacity \(header?.capacity ?? 0)")
             for reader in readers where !reader.isRunning {
@@ -235,7 +245,7 @@ private struct LiveReaderCrashRun {
         let absent = reports.map { $0.int("absent") }.reduce(0, +)
         let contains = reports.map { $0.int("contains") }.reduce(0, +)
         let fresh = reports.map { $0.int("fresh") }.reduce(0, +)
-        print("live readers under kill -9: \(kills) kills of an open writer (and \(killsWhileOpening) before it had opened), \(cleanStops) clean stops, \(compactingStops) writers that compacted and stopped (\(segmentsCompactedByStoppedWriters) segments), "
+        print("live readers under kill -9: \(kills) kills of an open writer (and \(killsWhileOpening) before it had opened), \(cleanStops) clean stops, \(killsAtReplacement) kills the moment the index was being replaced, \(compactingStops) writers that compacted and stopped (\(segmentsCompactedByStoppedWriters) segments), "
               + "\(pausesWithoutWriter) pauses without a writer; writer opens \(writerOpens.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
               + "\(reports.count) readers (the last opened after a kill: \(lateReaderTrust), at the end \(reports.last?.fields["access"] ?? "?")): \(reads) reads checked (\(values) values byte for byte, \(absent) absent, \(contains) containsKey; "
               + "\(fresh) values newer than at the reader's open), violations \(reports.map { $0.int("violations") }); "
@@ -243,6 +253,27 @@ private struct LiveReaderCrashRun {
               + "index replaced \(observer.indexReplacements) times seen (generation +\(generations), capacity \(headerAtStart?.capacity ?? 0) -> \(headerAtEnd?.capacity ?? 0)); "
               + "final check: \(final.text.dropFirst(2)); seed \(seed); \(started.duration(to: clock.now)) ("
               + phases.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
+    }
+
+    /// Watches the store's index file, and kills `writer` the moment it is marked replaced or
+    /// another file is renamed over it; true if that happened within `limit`.
+    static func killAtIndexReplacement(_ writer: LiveChild, within limit: Duration, storePath: String) -> Bool {
+        let path = storePath + "/" + FileNames.index
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let inode = StoreObserver.inode(path)
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline && writer.isRunning {
+            var mark: UInt64 = 0
+            let n = pread(fd, &mark, 8, off_t(IndexHeader.replaced))
+            if (n == 8 && mark != 0) || StoreObserver.inode(path) != inode {
+                kill(writer.pid, SIGKILL)
+                return true
+            }
+            sched_yield()
+        }
+        return false
     }
 
     /// The index files (the store's, deleted ones, private ones) mapped by process `pid`, with

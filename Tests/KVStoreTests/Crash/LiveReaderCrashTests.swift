@@ -17,6 +17,11 @@ import Glibc
 /// operations, automatic compaction (low thresholds) deletes sealed segments, the key set grows
 /// during the run (no expectedKeyCount) and removals leave tombstones, so the index file is
 /// replaced by a rename again and again. The test asserts that all of that happened.
+///
+/// Most kills come 0 to 150 ms after the writer has opened (some up to 400 ms), a fifth at any
+/// moment from its start (during its open and recovery), and some the moment the writer starts
+/// replacing the index. Every eighth writer is not killed but compacts, closes and exits, and a
+/// few are stopped cleanly. A violation ends the run at once, with what the reader maps.
 @Suite("Crash: kill -9 of a writer under live readers", .serialized)
 struct LiveReaderCrashTests {
     static let keys = 2_000
@@ -46,8 +51,9 @@ private struct LiveReaderCrashRun {
     var observer: StoreObserver
 
     var iteration = 0
+    /// Kills of a writer that had opened the store (the ones counted)...
     var kills = 0
-    /// Kills of a writer that had opened the store (the ones counted), and of one still opening.
+    /// ...and of writers that had not yet (still opening, or recovering, the store).
     var killsWhileOpening = 0
     var cleanStops = 0
     var writerOpens: [String: Int] = [:]

@@ -31,6 +31,12 @@
 // checks the keys; `exhaust` writes "x i" keys, prints "A i" after each acknowledged one, uses up
 // every free descriptor after 200 of them, writes until a write fails, then prints "CLOSE ok" or
 // "CLOSE <error>" (Tests/KVStoreTests/Reliability/DescriptorLimitTests).
+//
+// kvstore-crash-child --live-writer | --live-reader | --live-check ...
+//
+// The writer, readers and final check of the live-reader tests (Tests/KVStoreTests/Crash/
+// LiveReaderCrashTests, Tests/KVStoreTests/LiveReaders): see LiveProtocol.swift, LiveWriter.swift
+// and LiveReader.swift.
 
 import KVStore
 #if canImport(Glibc)
@@ -251,6 +257,9 @@ if arguments.count >= 6 && arguments[1] == "--under-fd-limit", let limit = Int(a
     } catch {
         fail("\(error)")
     }
+}
+if arguments.count >= 2 && arguments[1].hasPrefix("--live-") {
+    runLiveMode(arguments)
 }
 if arguments.count >= 4 && arguments[1] == "--set-once" {
     do {

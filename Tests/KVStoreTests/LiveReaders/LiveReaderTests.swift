@@ -261,7 +261,7 @@ struct LiveReaderTests {
     /// between left readers on the old, unmarked file for good. The kill -9 test,
     /// LiveReaderCrashTests, found that in about one run in three on a store of a thousand files.
     /// Mark-then-rename leaves that state only when the mark's pwrite fails: see
-    /// readerFollowsAnIndexGrownWhileMarkingTheOldOneFailed.)
+    /// aGrowthWhoseMarkCannotBeWrittenFailsItsWriteAndReadersStayCurrent.)
     enum KilledReplacement: CaseIterable {
         /// Killed after the mark, before the rename: the marked file is still the index, the new
         /// one is left as index.tmp.
@@ -303,12 +303,11 @@ struct LiveReaderTests {
         }
     }
 
-    /// HashIndex.replace marks the old index file "best effort": when that pwrite fails (EIO), the
-    /// new file is renamed over `index` all the same, and the old one stays unmarked. A reader
-    /// that maps it must still come to see the writes made after the growth; the growth's comment
-    /// says it "finds the new index when a read through its old one fails", but a read through the
-    /// old file need not fail at all: it finds the keys as they were.
-    @Test func readerFollowsAnIndexGrownWhileMarkingTheOldOneFailed() throws {
+    /// A growth whose mark on the old index file cannot be written (EIO) is not made: readers of
+    /// the old file could never learn of a new one and would read stale slots for as long as they
+    /// stay open. The write that needed the growth fails with nothing published, the index stays
+    /// the file readers map, and once the fault is gone the growth happens and readers follow.
+    @Test func aGrowthWhoseMarkCannotBeWrittenFailsItsWriteAndReadersStayCurrent() throws {
         try withTemporaryDirectory { directory in
             let writer = try Store(path: directory, configuration: Self.writerConfiguration())
             var model = Model()
@@ -316,21 +315,23 @@ struct LiveReaderTests {
             let reader = try Store(path: directory, configuration: Self.readerConfiguration())
             #expect(Self.mismatches(reader, model).isEmpty)
             let inode = Self.indexInode(directory)
-            // Every pwrite to the index fails (the index's slots and header are written through
-            // its mapping: the only pwrite is the mark), until the index has been replaced once.
+            // Every pwrite to the index fails (slots and header are written through the mapping:
+            // the only pwrite is the mark).
             var i = 100
+            var failed: (any Error)? = nil
             withSystemHooks(directory: directory, injector: { call, path in
                 call == .pwrite && path?.hasSuffix("/" + FileNames.index) == true ? EIO : nil
             }) {
-                while Self.indexInode(directory) == inode && i < 5_000 {
-                    do { try model.set(writer, i) } catch {
-                        Issue.record("a write failed: \(error)")
-                        return
-                    }
+                while failed == nil && i < 5_000 {
+                    do { try model.set(writer, i) } catch { failed = error }
                     i += 1
                 }
             }
-            #expect(Self.indexInode(directory) != inode, "the index did not grow")
+            #expect((failed as? KVError)?.code == .io, "the write that needed the growth: \(String(describing: failed))")
+            #expect(Self.indexInode(directory) == inode, "the index was replaced without its mark")
+            #expect(Self.mismatches(reader, model).isEmpty, "after the failed growth")
+            for k in 0..<5_000 where k >= i - 1 { try model.set(writer, k) }
+            #expect(Self.indexInode(directory) != inode, "the index did not grow once the fault was gone")
             for k in 0..<50 { try model.set(writer, k) }
             let wrong = Self.mismatches(reader, model)
             #expect(wrong.isEmpty, "the reader does not see the writes made after the growth: \(wrong)")

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What ``Store/statistics`` reports, counted from the index, the segment table and the files.
 extension StoreEngine {
     func statistics() throws(KVError) -> Store.Statistics {
@@ -9,12 +13,17 @@ extension StoreEngine {
         view.index.forEachLive { _, _, word in liveBytes += Int64(Location(word: word).readLength) }
         var dataBytes: Int64 = 0
         var diskBytes: Int64 = 0
+        var segments = 0
         for file in view.segments.all {
             let dataEnd: Int
             if file.id == end.segmentID { dataEnd = end.offset }
             else if file.id > end.segmentID { dataEnd = SegmentHeader.size }  // a live writer's newest, nothing covered yet
-            else if live != nil { dataEnd = (try? file.size()) ?? SegmentHeader.size }  // compaction may delete it meanwhile
-            else { dataEnd = try file.size() }
+            else {
+                // Compaction (automatic, on its own thread, or a live writer's) may delete a segment
+                // after the view was taken: it no longer counts.
+                do { dataEnd = try file.size() } catch where error.errno == ENOENT { continue }
+            }
+            segments += 1
             dataBytes += Int64(max(0, dataEnd - SegmentHeader.size))
             diskBytes += (try? file.allocatedBytes()) ?? 0
         }
@@ -30,7 +39,7 @@ extension StoreEngine {
         let keys = view.index.liveCount
         let indexBytes = Int64(view.index.file.length)
         return Store.Statistics(
-            keys: keys, segments: view.segments.all.count,
+            keys: keys, segments: segments,
             liveBytes: min(liveBytes, dataBytes), deadBytes: max(0, dataBytes - liveBytes), diskBytes: diskBytes,
             indexCapacity: view.index.capacity,
             indexLoad: Double(keys + view.index.tombstoneCount) / Double(view.index.capacity),

@@ -16,8 +16,9 @@ final class CursorState {
 
     init(engine: StoreEngine) throws(KVError) {
         self.engine = engine
-        nextSegmentID = try engine.views.get().segments.baseID
-        if let live = engine.live { nextSegmentID = try live.current(engine.views.get()).segments.baseID }
+        var view = try engine.views.get()
+        if let live = engine.live { view = try live.current(view) }
+        nextSegmentID = view.segments.baseID
     }
 
     func next(wantValue: Bool) throws(KVError) -> (key: [UInt8], value: [UInt8]?)? {

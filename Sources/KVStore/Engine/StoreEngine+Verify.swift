@@ -13,8 +13,7 @@ extension StoreEngine {
 
     func verify() throws(KVError) -> Store.VerificationReport {
         if let live {
-            var view = try live.current(try views.get())
-            view = try live.refreshSegments()
+            let view = try live.refreshSegments()
             if view.watch == nil, try live.writerIsAlive() { return try verifyWhileWriting(view) }
             return try verify(segments: view.segments, index: view.index, end: view.index.covered)
         }

@@ -74,13 +74,14 @@ final class LiveReader: Sendable {
     /// open reader follows a change: then an index a writer of this boot left open is used even if
     /// that writer is gone (the page cache holds every change it made), rather than rebuilding the
     /// whole store inside a get, unless it died in the middle of a batch.
-    func choose(rebuild: Bool, following: Bool) throws(KVError) -> Choice {
+    func choose(rebuild: Bool, following: Bool, known: SegmentTable = SegmentTable([])) throws(KVError) -> Choice {
         var report = Store.RecoveryReport()
         if !rebuild {
+            // Listed once: the retries below wait only for a rename of the index.
+            let files = try listSegments(report: &report, reusing: known)
             var attempts = 0
             while true {
                 let alive = try writerIsAlive()
-                let files = try listSegments(report: &report)
                 guard let (index, trust) = try HashIndex.open(path: indexPath, storeID: storeID, hashSeed: hashSeed,
                                                               bootID: bootID, writable: false) else { break }
                 let mark = index.replacedToken
@@ -88,7 +89,6 @@ final class LiveReader: Sendable {
                     // A writer marks the old file just before it renames the new one over it.
                     attempts += 1
                     usleep(100)
-                    report = Store.RecoveryReport()
                     continue
                 }
                 // Still marked, still at the path: the writer died between the mark and the rename,
@@ -112,7 +112,7 @@ final class LiveReader: Sendable {
         // then shows as a change at the first call.
         let watch = IndexWatch(path: indexPath)
         report = Store.RecoveryReport()
-        var files = try listSegments(report: &report)
+        var files = try listSegments(report: &report, reusing: known)
         let temporary = Self.temporaryDirectory() + "/kvstore-reader-\(UInt64.random(in: 0...UInt64.max)).index"
         let rebuilder = IndexRebuilder(directory: directory, storeID: storeID, hashSeed: hashSeed, hasher: hasher, bootID: bootID)
         let outcome = try rebuilder.rebuild(segments: files, path: temporary, generation: 0)
@@ -131,15 +131,25 @@ final class LiveReader: Sendable {
     static let renameWaits = 20
 
     /// The store's segments, oldest first. One that vanishes while it is listed (compaction
-    /// deleted it) is left out: its live records were copied forward first.
-    func listSegments(report: inout Store.RecoveryReport) throws(KVError) -> [SegmentFile] {
+    /// deleted it) is left out: its live records were copied forward first. Segments in `known`
+    /// keep their objects (and so their descriptors), without their headers read again; every
+    /// listed segment takes the state the disk shows now (a hint written since).
+    func listSegments(report: inout Store.RecoveryReport, reusing known: SegmentTable = SegmentTable([])) throws(KVError) -> [SegmentFile] {
         let names: [String]
         do { names = try Sys.listDirectory(directory) } catch { throw error.kvError("opendir", path: directory) }
         let ids = names.compactMap { FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }.sorted()
         var files: [SegmentFile] = []
+        var opened: [SegmentFile] = [], kept: [SegmentFile] = []
         for id in ids {
+            if let file = known.file(id) {
+                files.append(file)
+                kept.append(file)
+                continue
+            }
             do {
-                files.append(try SegmentFile.open(directory: directory, id: id, storeID: storeID, descriptors: descriptors))
+                let file = try SegmentFile.open(directory: directory, id: id, storeID: storeID, descriptors: descriptors)
+                files.append(file)
+                opened.append(file)
             } catch where error.errno == ENOENT {
                 continue
             } catch where error.code == .corruption {
@@ -148,7 +158,13 @@ final class LiveReader: Sendable {
             }
         }
         try StoreEngine.checkSegmentsBelong(files: files, problems: report.problems, directory: directory)
-        StoreEngine.recoverStates(files, directory: directory)
+        StoreEngine.recoverStates(opened, directory: directory)
+        for file in kept where file.state < .hinted && Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file {
+            file.lifecycle.advance(to: .hinted)
+        }
+        // Descriptors of segments that are gone are let go.
+        let listed = Set(files.map(\.id))
+        descriptors.drop(Set(known.all.map(\.id).filter { !listed.contains($0) }))
         return files
     }
 
@@ -178,8 +194,8 @@ final class LiveReader: Sendable {
         return try refreshing.withLock { _ throws(KVError) -> ReadView in
             let view = try views.get()
             guard try needsRefresh(view) else { return view }
-            let choice = try choose(rebuild: false, following: true)
-            let next = ReadView(index: choice.index, segments: merge(view.segments, listed: choice.files), watch: choice.watch,
+            let choice = try choose(rebuild: false, following: true, known: view.segments)
+            let next = ReadView(index: choice.index, segments: SegmentTable(choice.files), watch: choice.watch,
                                 acceptedMark: choice.acceptedMark)
             views.publish(next)
             return try views.get()
@@ -215,24 +231,11 @@ final class LiveReader: Sendable {
         return try refreshing.withLock { _ throws(KVError) -> ReadView in
             let view = try views.get()
             var report = Store.RecoveryReport()
-            let listed = try listSegments(report: &report)
-            views.publish(ReadView(index: view.index, segments: merge(view.segments, listed: listed), watch: view.watch,
+            let listed = try listSegments(report: &report, reusing: view.segments)
+            views.publish(ReadView(index: view.index, segments: SegmentTable(listed), watch: view.watch,
                                    acceptedMark: view.acceptedMark))
             return try views.get()
         }
-    }
-
-    /// The segments of a fresh listing, keeping the objects (and so the descriptors) of those
-    /// already known; descriptors of segments no longer listed are let go.
-    private func merge(_ known: SegmentTable, listed: [SegmentFile]) -> SegmentTable {
-        let ids = Set(listed.map(\.id))
-        let kept = known.all.filter { ids.contains($0.id) }
-        // The listing saw their states as the disk shows them now (a hint written since).
-        let states = Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0.state) })
-        for file in kept { if let state = states[file.id], state > file.state { file.lifecycle.advance(to: state) } }
-        descriptors.drop(Set(known.all.map(\.id).filter { !ids.contains($0) }))
-        let keptIDs = Set(kept.map(\.id))
-        return SegmentTable(kept + listed.filter { !keptIDs.contains($0.id) })
     }
 
     /// What ``Store/access`` reports.

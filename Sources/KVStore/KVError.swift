@@ -36,6 +36,10 @@ public struct KVError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unsupported = Code("unsupported")
         /// Thrown by writes to a store opened with ``Store/Configuration-swift.struct/readOnly``.
         public static let readOnly = Code("readOnly")
+        /// Thrown when the store would go past a limit the operating system sets on the process:
+        /// locking an index larger than `RLIMIT_MEMLOCK` in memory
+        /// (``Store/Configuration-swift.struct/lockIndexInMemory``). Nothing was changed.
+        public static let resourceLimit = Code("resourceLimit")
         /// Thrown when the path is a file, or a non-empty directory that does not hold a store.
         /// Nothing in it is changed.
         public static let notAStore = Code("notAStore")

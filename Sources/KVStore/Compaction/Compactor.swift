@@ -279,6 +279,7 @@ extension StoreEngine {
             report.bytesBefore += Int64(report.segments.first { $0.path == victim.path }?.bytes ?? 0)
         }
         descriptors.drop(forgotten)
+        mappings.retire(forgotten)
         if let failure { throw failure }
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
     }

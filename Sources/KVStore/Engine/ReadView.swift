@@ -39,19 +39,34 @@ final class ReadView: Sendable {
     /// died between marking it and renaming a new index over it (then it is still the index). A
     /// mark other than this one means the reader must look again.
     let acceptedMark: UInt64
+    /// The segments a get reads in place (``MappingManager``).
+    let mappings: MappingTable
+    /// The ``ViewBox`` stripe this copy belongs to: where a get counts its read (``ReadCounter``).
+    let stripe: Int
 
     init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty, watch: IndexWatch? = nil,
-         acceptedMark: UInt64 = 0) {
+         acceptedMark: UInt64 = 0, mappings: MappingTable = .empty, stripe: Int = 0) {
         self.index = index
         self.segments = segments
         self.descriptors = descriptors
         self.watch = watch
         self.acceptedMark = acceptedMark
+        self.mappings = mappings
+        self.stripe = stripe
     }
 
-    /// The same view as a new object: each stripe of a ``ViewBox`` holds its own, so its own
-    /// reference count.
-    func copy() -> ReadView { ReadView(index: index, segments: segments, descriptors: descriptors, watch: watch, acceptedMark: acceptedMark) }
+    /// The same view as a new object for `stripe`: each stripe of a ``ViewBox`` holds its own, so
+    /// its own reference count.
+    func copy(stripe: Int = 0) -> ReadView {
+        ReadView(index: index, segments: segments, descriptors: descriptors, watch: watch, acceptedMark: acceptedMark,
+                 mappings: mappings, stripe: stripe)
+    }
+
+    /// This view with other mappings.
+    func with(mappings: MappingTable) -> ReadView {
+        ReadView(index: index, segments: segments, descriptors: descriptors, watch: watch, acceptedMark: acceptedMark,
+                 mappings: mappings, stripe: stripe)
+    }
 }
 
 /// Holds the current ``ReadView``, striped by thread.
@@ -62,7 +77,7 @@ final class ReadView: Sendable {
 /// threads would spend more time passing those lines back and forth than reading. Locks are never
 /// held across I/O, so readers never wait for the writer's disk work.
 final class ViewBox: Sendable {
-    private static let stripeCount = 16
+    static let stripeCount = 16
 
     /// One stripe: its own lock and its own copy of the view object (so its own reference count).
     private final class Stripe: Sendable {
@@ -75,12 +90,13 @@ final class ViewBox: Sendable {
     }
 
     private let stripes: [Stripe]
-    /// What was published last. Two publishers, the writer (index and segments) and the
-    /// descriptor cache (descriptors), each change their part of it under this lock.
+    /// What was published last. Three publishers, the writer (index and segments), the
+    /// descriptor cache (descriptors) and the mapping manager (mappings), each change their part
+    /// of it under this lock.
     private let latest: Mutex<ReadView?>
 
     init(_ view: ReadView) {
-        stripes = (0..<Self.stripeCount).map { _ in Stripe(view.copy()) }
+        stripes = (0..<Self.stripeCount).map { Stripe(view.copy(stripe: $0)) }
         latest = Mutex(view)
     }
 
@@ -100,7 +116,7 @@ final class ViewBox: Sendable {
         latest.withLock { latest in
             guard let current = latest else { return }
             let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors, watch: view.watch,
-                                acceptedMark: view.acceptedMark)
+                                acceptedMark: view.acceptedMark, mappings: current.mappings)
             latest = next
             spread(next)
         }
@@ -112,15 +128,25 @@ final class ViewBox: Sendable {
         latest.withLock { latest in
             guard let current = latest else { return }
             let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors, watch: current.watch,
-                                acceptedMark: current.acceptedMark)
+                                acceptedMark: current.acceptedMark, mappings: current.mappings)
+            latest = next
+            spread(next)
+        }
+    }
+
+    /// Publishes the mappings made now (the mapping manager), with the rest published last.
+    func publish(mappings: MappingTable) {
+        latest.withLock { latest in
+            guard let current = latest else { return }
+            let next = current.with(mappings: mappings)
             latest = next
             spread(next)
         }
     }
 
     private func spread(_ view: ReadView) {
-        for stripe in stripes {
-            let copy = view.copy()
+        for (i, stripe) in stripes.enumerated() {
+            let copy = view.copy(stripe: i)
             stripe.view.withLock { $0 = copy }
         }
     }

@@ -2,9 +2,10 @@
 import Glibc
 #endif
 
-/// The read path: hash, one probe sequence in the mapped index, one `pread` of the record, a key
-/// comparison, a checksum check. No lock is held across the read, and with `withValue` nothing is
-/// allocated (the record lands in a per-thread buffer).
+/// The read path: hash, one probe sequence in the mapped index, the record (read in place when its
+/// segment is mapped, with one `pread` otherwise), a checksum check, a key comparison. No lock is
+/// held across the read, and with `withValue` nothing is allocated or copied (a mapped record's
+/// value is handed over where it lies; a read one lands in a per-thread buffer).
 extension StoreEngine {
     /// Calls `body` with the stored value of `key`, or returns `nil` when the key is absent.
     func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
@@ -63,6 +64,13 @@ extension StoreEngine {
         return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
             let location = Location(word: word)
             guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            file.reads.count(stripe: view.stripe)
+            if let region = view.mappings.region(location.segmentID) {
+                let (record, header) = try Self.mappedRecord(region, at: location.offset, file: file)
+                guard RecordHeader.keyMatches(UnsafeRawBufferPointer(start: record, count: header.length), key) else { return nil }
+                let stored = UnsafeRawBufferPointer(start: record + RecordHeader.size + header.keyLength, count: header.storedValueLength)
+                return .some(try Self.deliver(stored, header: header, file: file, offset: location.offset, body))
+            }
             let readLength = try recordLength(at: location, key: key, file: file, table: view.descriptors)
             guard readLength > 0 else { return nil }  // another key with the same hash
             return try ScratchBuffer.with(readLength) { (buffer) throws -> R?? in
@@ -71,15 +79,35 @@ extension StoreEngine {
                 let record = UnsafeRawBufferPointer(start: buffer, count: header.length)
                 guard RecordHeader.keyMatches(record, key) else { return nil }  // another key with the same hash
                 let stored = UnsafeRawBufferPointer(start: buffer + RecordHeader.size + header.keyLength, count: header.storedValueLength)
-                guard header.isCompressed else { return .some(try body(stored)) }
-                return try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R?? in
-                    guard LZ4.decompress(stored, into: out, rawLength: header.rawValueLength) else {
-                        throw KVError.corruption("compressed value does not decompress", path: file.path, offset: Int64(location.offset))
-                    }
-                    return .some(try body(UnsafeRawBufferPointer(start: out, count: header.rawValueLength)))
-                }
+                return .some(try Self.deliver(stored, header: header, file: file, offset: location.offset, body))
             }
         } ?? nil
+    }
+
+    /// Hands a record's value to `body`: the stored bytes themselves (in a mapping or the read
+    /// buffer), or, for a compressed value, the bytes it decompresses to in a per-thread buffer.
+    @inline(__always)
+    private static func deliver<R>(_ stored: UnsafeRawBufferPointer, header: RecordHeader, file: SegmentFile, offset: Int,
+                                   _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard header.isCompressed else { return try body(stored) }
+        return try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R in
+            guard LZ4.decompress(stored, into: out, rawLength: header.rawValueLength) else {
+                throw KVError.corruption("compressed value does not decompress", path: file.path, offset: Int64(offset))
+            }
+            return try body(UnsafeRawBufferPointer(start: out, count: header.rawValueLength))
+        }
+    }
+
+    /// The record at `offset` of a mapped segment, checked in place exactly as a record read with
+    /// `pread` is (``validRecord(_:_:file:offset:)``): bounds first, so that no damaged slot can
+    /// make a get touch a byte outside the mapping.
+    @inline(__always)
+    static func mappedRecord(_ region: MappedRegion, at offset: Int, file: SegmentFile) throws(KVError) -> (UnsafeRawPointer, RecordHeader) {
+        guard offset >= SegmentHeader.size, offset < region.length else {
+            throw KVError.corruption("the index points past the end of the segment", path: file.path, offset: Int64(offset))
+        }
+        let record = region.start + offset
+        return (record, try validRecord(record, region.length - offset, file: file, offset: offset))
     }
 
     /// How many bytes to read for the record at `location`: its length code's, or, for a large
@@ -132,6 +160,12 @@ extension StoreEngine {
         return try view.index.probe(hash: hash) { (_, word) throws(KVError) -> UInt64? in
             let location = Location(word: word)
             guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            file.reads.count(stripe: view.stripe)
+            if let region = view.mappings.region(location.segmentID) {
+                guard location.offset >= SegmentHeader.size, location.offset <= region.length - needed else { return nil }
+                let record = UnsafeRawBufferPointer(start: region.start + location.offset, count: needed)
+                return RecordHeader.keyMatches(record, key) ? RecordHeader.storedSequence(record.baseAddress!) : nil
+            }
             return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> UInt64? in
                 let n = try file.read(into: buffer, count: needed, at: location.offset, table: view.descriptors)
                 let record = UnsafeRawBufferPointer(start: buffer, count: n)
@@ -158,7 +192,7 @@ extension StoreEngine {
 
     /// Parses a record read from `file`; anything but a complete, checksummed put is corruption.
     @inline(__always)
-    static func validRecord(_ buffer: UnsafeMutableRawPointer, _ count: Int, file: SegmentFile, offset: Int) throws(KVError) -> RecordHeader {
+    static func validRecord(_ buffer: UnsafeRawPointer, _ count: Int, file: SegmentFile, offset: Int) throws(KVError) -> RecordHeader {
         switch RecordHeader.parse(buffer, available: count) {
         case .record(let header) where header.kind == .put:
             return header

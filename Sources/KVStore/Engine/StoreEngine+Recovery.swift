@@ -45,6 +45,7 @@ extension StoreEngine {
         if index.capacity < HashIndex.capacity(forLiveKeys: configuration.expectedKeyCount) {
             index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID)
         }
+        if configuration.lockIndexInMemory { try index.lockInMemory() }
         // The index is whole now (a half-applied batch was replayed), and it is the store's.
         index.setApplyingBatch(nil)
         index.clearReplacedMark()
@@ -53,6 +54,11 @@ extension StoreEngine {
         let segments = SegmentTable(files)
         let views = ViewBox(ReadView(index: index, segments: segments))
         descriptors.setOnChange { [views] in views.publish(descriptors: $0) }
+        // Sealed segments were truncated to their records before they were sealed (``Writer``'s
+        // roll), and are never written again: they may be mapped.
+        let mappings = MappingManager(budget: configuration.mappingBudget, views: views) { file, _ in
+            file.state >= .sealed && file.state < .retired
+        }
         let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
         let unhinted = files.dropLast().filter { $0.state < .hinted }
         if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted)) }
@@ -60,9 +66,10 @@ extension StoreEngine {
         writerConfiguration.bootID = bootID
         let writer = Writer(directory: directory, storeID: storeID, hasher: hasher, configuration: writerConfiguration, views: views,
                             coordinator: coordinator, sealer: sealer, active: active, index: index, segments: segments,
-                            nextSequence: log.lastSequence + 1)
+                            nextSequence: log.lastSequence + 1, mappings: mappings)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
-                           coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, recovery: report)
+                           coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, mappings: mappings,
+                           recovery: report)
     }
 
     /// The segments, oldest first, headers checked, states recovered. A segment whose header is

@@ -38,12 +38,15 @@ extension StoreEngine {
         }
         let keys = view.index.liveCount
         let indexBytes = Int64(view.index.file.length)
+        let mapping = mappings.figures
         return Store.Statistics(
             keys: keys, segments: segments,
             liveBytes: min(liveBytes, dataBytes), deadBytes: max(0, dataBytes - liveBytes), diskBytes: diskBytes,
             indexCapacity: view.index.capacity,
             indexLoad: Double(keys + view.index.tombstoneCount) / Double(view.index.capacity),
             indexBytes: indexBytes, indexBytesPerKey: keys > 0 ? Double(indexBytes) / Double(keys) : 0,
-            syncs: coordinator.syncRounds)
+            syncs: coordinator.syncRounds,
+            mappedBytes: mapping.mappedBytes, mappedSegments: mapping.mappedSegments,
+            segmentMaps: mapping.maps, segmentUnmaps: mapping.unmaps)
     }
 }

@@ -17,6 +17,8 @@ final class StoreEngine: Sendable {
     let recovery: Store.RecoveryReport
     let compactor = Compactor()
     let descriptors: DescriptorCache
+    /// Which sealed segments gets read in place (``MappingManager``).
+    let mappings: MappingManager
     /// A read-only store's link to the writer's files (``LiveReader``); `nil` for the writer.
     let live: LiveReader?
     private let lock: Mutex<StoreLock?>
@@ -24,7 +26,7 @@ final class StoreEngine: Sendable {
 
     init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
          coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock?, live: LiveReader? = nil, descriptors: DescriptorCache,
-         recovery: Store.RecoveryReport) {
+         mappings: MappingManager, recovery: Store.RecoveryReport) {
         self.directory = directory
         self.configuration = configuration
         self.hasher = hasher
@@ -35,6 +37,7 @@ final class StoreEngine: Sendable {
         self.lock = Mutex(lock)
         self.live = live
         self.descriptors = descriptors
+        self.mappings = mappings
         self.recovery = recovery
         if case .periodic(let interval) = configuration.durability {
             periodic = PeriodicSync(every: interval, coordinator: coordinator)
@@ -42,6 +45,7 @@ final class StoreEngine: Sendable {
             periodic = nil
         }
         sealer.setOnSealed { [weak self] in self?.compactAutomaticallyIfDue() }
+        mappings.start()
     }
 
     // MARK: - Writes
@@ -100,6 +104,7 @@ final class StoreEngine: Sendable {
         // Before the writer's lock: a running compaction needs it to finish its chunk.
         compactor.shutDown()
         if configuration.readOnly {
+            mappings.close()
             views.close()
             descriptors.closeAll()
             return
@@ -115,6 +120,8 @@ final class StoreEngine: Sendable {
             let descriptor = w.active.descriptor
             let end = w.active.end
             let lastSequence = w.lastSequence
+            w.releaseActiveRegion(sealedAt: end)
+            mappings.close()
             views.close()
             slot = nil  // drops the writer and with it the active segment's mapping
             if failure == nil {
@@ -144,6 +151,7 @@ final class StoreEngine: Sendable {
             guard slot != nil else { return }
             periodic?.cancel()
             sealer.drain()
+            mappings.close()
             views.close()
             slot = nil
             descriptors.closeAll()

@@ -29,10 +29,13 @@ final class Writer: @unchecked Sendable {
     private(set) var segments: SegmentTable
     /// The sequence number the next record gets.
     private(set) var nextSequence: UInt64
+    let mappings: MappingManager
+    /// The active segment as this process's gets read it in place; `nil` with a budget of 0.
+    private(set) var activeRegion: ActiveRegion?
 
     init(directory: String, storeID: UInt64, hasher: KeyHasher, configuration: Store.Configuration, views: ViewBox,
          coordinator: SyncCoordinator, sealer: Sealer, active: ActiveSegment, index: HashIndex,
-         segments: SegmentTable, nextSequence: UInt64) {
+         segments: SegmentTable, nextSequence: UInt64, mappings: MappingManager) {
         self.directory = directory
         self.storeID = storeID
         self.hasher = hasher
@@ -44,6 +47,11 @@ final class Writer: @unchecked Sendable {
         self.index = index
         self.segments = segments
         self.nextSequence = nextSequence
+        self.mappings = mappings
+        if mappings.budget > 0 {
+            activeRegion = ActiveRegion(segmentID: active.id, mapping: active.mapping)
+            mappings.setActive(activeRegion)
+        }
     }
 
     var lastSequence: UInt64 { nextSequence - 1 }
@@ -316,7 +324,14 @@ final class Writer: @unchecked Sendable {
         let sealedDescriptor = active.descriptor
         let sealedEnd = active.end
         sealedFile.lifecycle.advance(to: .sealed)
-        // Dropping the old ActiveSegment unmaps it (the writer holds the only reference); only
+        // Gets in this process read the old segment in place no further than its records, and
+        // new views no longer list it; then the gets still under way finish with it.
+        releaseActiveRegion(sealedAt: sealedEnd)
+        if mappings.budget > 0 {
+            activeRegion = ActiveRegion(segmentID: next.id, mapping: next.mapping)
+            mappings.setActive(activeRegion)
+        }
+        // Dropping the old ActiveSegment unmaps it (the writer holds the only reference now); only
         // then is it safe to truncate the file to its records.
         active = next
         do throws(KVError) {
@@ -337,13 +352,35 @@ final class Writer: @unchecked Sendable {
         sealer.seal(sealedFile)
     }
 
+    /// Stops this process's gets from reading the active segment through the writer's mapping
+    /// past `end`, publishes views without it, and waits (briefly) for the gets that still hold it:
+    /// the file is about to be truncated to `end`, and a page past the end of a file is SIGBUS.
+    /// Only a damaged slot could point past `end`, and it is checked against the limit first; the
+    /// wait closes the window between a get's check and its read.
+    func releaseActiveRegion(sealedAt end: Int) {
+        guard var region = activeRegion else { return }
+        region.seal(at: end)
+        activeRegion = nil
+        mappings.setActive(nil)
+        for _ in 0..<Self.regionReleaseSpins where !isKnownUniquelyReferenced(&region) { sched_yield() }
+    }
+
+    /// A get holds a view for microseconds; a `withValue` body that runs long is not waited for.
+    private static let regionReleaseSpins = 10_000
+
     // MARK: - Index growth
 
     /// Builds a larger table in a new file, syncs it, renames it over the old one and moves readers
     /// over. Readers holding the old table keep a valid mapping until they let go of it.
     func rehash(adding: Int) throws(KVError) {
+        if configuration.lockIndexInMemory {
+            // Before anything changes: a table that could not be locked is not made.
+            let length = HashIndex.fileLength(capacity: HashIndex.capacity(forLiveKeys: index.liveCount + adding))
+            try HashIndex.checkLockable(length: length, path: index.file.path)
+        }
         index = try index.grow(directory: directory, adding: adding, bootID: configuration.bootID ?? BootID.current())
         views.publish(ReadView(index: index, segments: segments))
+        if configuration.lockIndexInMemory { try index.lockInMemory() }
     }
 
     /// Replaces the segment table (compaction) and republishes the view.

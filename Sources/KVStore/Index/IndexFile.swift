@@ -34,7 +34,9 @@ extension HashIndex {
         h.storeLE(generation, at: IndexHeader.generation)
         h.storeLE(IndexHeader.stateOpen, at: IndexHeader.state)
         bootID.withUnsafeBytes { (h + IndexHeader.bootID).copyMemory(from: $0.baseAddress!, byteCount: 16) }
-        return HashIndex(file: file, capacity: capacity)
+        let index = HashIndex(file: file, capacity: capacity)
+        index.adviseForProbes(prefetch: false)
+        return index
     }
 
     private static var magic: [UInt8] { IndexHeader.magic }
@@ -97,6 +99,7 @@ extension HashIndex {
         let h = UnsafeRawPointer(file.base)
         let index = HashIndex(file: file, capacity: capacity)
         guard index.countsArePlausible else { return nil }
+        index.adviseForProbes(prefetch: true)
         switch h.loadLE(UInt32.self, at: IndexHeader.state) {
         case IndexHeader.stateClean:
             return index.headerChecksum() == h.loadLE(UInt32.self, at: IndexHeader.checksum) ? (index, .clean) : nil

@@ -11,6 +11,8 @@ final class SegmentFile: Sendable {
     let descriptors: DescriptorCache
     /// Where the segment is in its life (``SegmentState``).
     let lifecycle: SegmentLifecycle
+    /// Gets it served, by stripe of reading threads: its heat, for the ``MappingManager``.
+    let reads = ReadCounter()
 
     init(id: UInt32, path: String, descriptors: DescriptorCache, state: SegmentState = .sealed) {
         self.id = id

@@ -32,13 +32,20 @@ extension StoreEngine {
         let live = LiveReader(directory: directory, storeID: manifest.storeID, hashSeed: manifest.hashSeed, hasher: hasher,
                               bootID: configuration.bootID ?? BootID.current(), descriptors: descriptors, directoryFD: directoryFD)
         let choice = try live.choose(rebuild: configuration.rebuildIndex, following: false)
+        if configuration.lockIndexInMemory { try choice.index.lockInMemory() }
         let views = ViewBox(ReadView(index: choice.index, segments: SegmentTable(choice.files), watch: choice.watch,
                                      acceptedMark: choice.acceptedMark))
         live.attach(views)
         descriptors.setOnChange { [views] in views.publish(descriptors: $0) }
+        // Only segments below the one `covered` is in: the writer truncated each of them to its
+        // records before it moved on (FORMAT.md §8). The writer's active segment is read with
+        // pread: the writer truncates it when it seals it, which would be SIGBUS under a mapping.
+        let mappings = MappingManager(budget: configuration.mappingBudget, views: views) { file, view in
+            file.id < view.index.covered.segmentID
+        }
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: directoryFD, writtenSequence: choice.index.lastSequence)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
                            coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator),
-                           lock: nil, live: live, descriptors: descriptors, recovery: choice.report)
+                           lock: nil, live: live, descriptors: descriptors, mappings: mappings, recovery: choice.report)
     }
 }

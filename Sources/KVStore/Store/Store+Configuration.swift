@@ -54,6 +54,29 @@ extension Store {
         /// opens and reads within the limit. The segment being written, and segments not yet
         /// synced, are kept open beyond it (usually one or two). At least 4.
         public var maximumOpenFiles: Int? = nil
+        /// Bytes of sealed segment files this handle may keep mapped for reads at once. Default:
+        /// 1 GiB, or an eighth of the machine's memory when that is less. `0`: sealed segments
+        /// are never mapped and every get reads its record with `pread`.
+        ///
+        /// Gets count how often each segment is read; in the background, the segments with the
+        /// most reads per byte are mapped within the budget (within about a second of reads
+        /// starting), and a get from a mapped segment reads the record in place: no system call,
+        /// and ``Store/withValue(forKey:_:)`` hands over the mapped bytes without a copy. A
+        /// mapping is given up only for a hotter segment, when compaction retires the segment, or
+        /// at close, and never while a get is reading it. In the writing process the segment
+        /// being written is read in place too, through the writer's own mapping (unless the budget
+        /// is 0); it does not count against the budget.
+        ///
+        /// Why 0 exists: a disk error under a mapped page is not an error a get can throw but
+        /// `SIGBUS`, which kills the process. With a budget of 0 a failing disk turns into
+        /// ``KVError/Code/io`` errors instead. See <doc:MappingAndMemory>.
+        public var mappingBudget: Int = Configuration.defaultMappingBudget
+        /// Locks the index in memory (`mlock`), so that no probe of it ever waits for the disk.
+        /// Default: `false`. Opening (and growing the index) fails with
+        /// ``KVError/Code/resourceLimit`` when the index is larger than what the process may lock
+        /// (`RLIMIT_MEMLOCK`, `ulimit -l`). Without it, the index is advised for random access and,
+        /// when it fits in memory, read ahead into the page cache at open.
+        public var lockIndexInMemory: Bool = false
         /// Opens a **live reader**: without taking the store's lock and without changing any
         /// file, whether or not another process (or this one) has the store open for writing.
         /// Reads, cursors, statistics and ``Store/verify()`` work; writes throw
@@ -85,7 +108,14 @@ extension Store {
         /// A configuration with every default.
         public init() {}
 
+        /// 1 GiB, or an eighth of physical memory when that is less (at least 64 MiB).
+        public static var defaultMappingBudget: Int {
+            let physical = Sys.physicalMemory()
+            return physical > 0 ? max(64 << 20, min(1 << 30, physical / 8)) : 1 << 30
+        }
+
         func validate() throws(KVError) {
+            guard mappingBudget >= 0 else { throw KVError(.invalidArgument, "mappingBudget must be 0 or more") }
             guard segmentSize >= Limits.minimumSegmentSize, segmentSize <= Limits.maximumSegmentSize else {
                 throw KVError(.invalidArgument, "segmentSize must be between \(Limits.minimumSegmentSize) and \(Limits.maximumSegmentSize) bytes")
             }

@@ -22,6 +22,15 @@ extension Store {
         /// Sync rounds (`fdatasync` of the files with new writes) since the store was opened. With
         /// ``Durability/sync`` and several writing threads, fewer rounds than writes shows group commit.
         public var syncs: Int
+        /// Bytes of sealed segments mapped for reads now (``Configuration/mappingBudget``): never
+        /// more than the budget. A mapping given up counts until the last get reading it is done.
+        public var mappedBytes: Int = 0
+        /// Sealed segments mapped now.
+        public var mappedSegments: Int = 0
+        /// Sealed segments mapped since the store was opened.
+        public var segmentMaps: Int = 0
+        /// Mappings of sealed segments undone since the store was opened.
+        public var segmentUnmaps: Int = 0
     }
 
     /// Counts the store's keys and bytes. Walks the whole index: O(number of keys).

@@ -7,7 +7,7 @@ import Synchronization
 /// The names of the system calls the store makes. Fault-injection hooks see these.
 enum SystemCall: String, Sendable, CaseIterable {
     case open, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
-    case mmap, msync, flock, rename, unlink, mkdir, fstat, readdir
+    case mmap, msync, mlock, flock, rename, unlink, mkdir, fstat, readdir
 }
 
 /// Every system call the store makes goes through here, so that there is one place that retries
@@ -184,6 +184,63 @@ enum Sys {
 
     static func unmap(_ pointer: UnsafeMutableRawPointer, length: Int) {
         _ = Glibc.munmap(pointer, length)
+    }
+
+    /// Maps a file read-only (a sealed segment). Its pages are shared with the page cache and with
+    /// every other process that maps or reads the file.
+    static func mapReadOnly(_ fd: Int32, length: Int) throws(Errno) -> UnsafeRawPointer {
+        try SystemHooks.check(.mmap, fd: fd)
+        guard let pointer = Glibc.mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), pointer != MAP_FAILED else {
+            throw Errno.current
+        }
+        return UnsafeRawPointer(pointer)
+    }
+
+    /// What a mapping will be used for (`madvise`).
+    enum Advice {
+        /// No read-ahead around a fault: only the page asked for is read from disk.
+        case random
+        /// Start reading the range into the page cache now, without waiting (`MADV_WILLNEED`).
+        case willNeed
+        /// Fill in the page tables for the whole range now, reading what is not cached
+        /// (`MADV_POPULATE_READ`, Linux 5.14+), so that later reads take no page fault.
+        case populateRead
+
+        var raw: Int32 {
+            switch self {
+            case .random: MADV_RANDOM
+            case .willNeed: MADV_WILLNEED
+            case .populateRead: 22
+            }
+        }
+    }
+
+    /// Advice is advice: a kernel that does not know it answers EINVAL, and nothing changes.
+    @discardableResult
+    static func advise(_ pointer: UnsafeRawPointer, length: Int, _ advice: Advice) -> Bool {
+        Glibc.madvise(UnsafeMutableRawPointer(mutating: pointer), length, advice.raw) == 0
+    }
+
+    /// Keeps a mapped range in memory (`mlock`).
+    static func lockInMemory(_ pointer: UnsafeRawPointer, length: Int, path: String) throws(Errno) {
+        try SystemHooks.check(.mlock, path: path)
+        if Glibc.mlock(pointer, length) != 0 { throw Errno.current }
+    }
+
+    static func unlockFromMemory(_ pointer: UnsafeRawPointer, length: Int) {
+        _ = Glibc.munlock(pointer, length)
+    }
+
+    /// `RLIMIT_MEMLOCK`'s soft limit in bytes; `nil` when unlimited.
+    static func memoryLockLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(__RLIMIT_MEMLOCK.rawValue), &limit) == 0 else { return 0 }
+        return limit.rlim_cur == rlim_t.max ? nil : Int(clamping: limit.rlim_cur)
+    }
+
+    /// Bytes of physical memory.
+    static func physicalMemory() -> Int {
+        Int(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * Int(max(4096, sysconf(Int32(_SC_PAGESIZE))))
     }
 
     /// Writes a mapped range back to the file and waits for the disk (`msync(MS_SYNC)`).

@@ -353,20 +353,26 @@ final class Writer: @unchecked Sendable {
     }
 
     /// Stops this process's gets from reading the active segment through the writer's mapping
-    /// past `end`, publishes views without it, and waits (briefly) for the gets that still hold it:
-    /// the file is about to be truncated to `end`, and a page past the end of a file is SIGBUS.
-    /// Only a damaged slot could point past `end`, and it is checked against the limit first; the
-    /// wait closes the window between a get's check and its read.
+    /// past `end`, publishes views without it, and gives the gets still holding it a moment to
+    /// finish: the file is about to be truncated to `end`, and a page past the end of a file is
+    /// SIGBUS. Only a damaged slot could point past `end`, and every get checks its record against
+    /// the limit first; the wait covers a get that checked just before the limit moved. It is
+    /// bounded (a `withValue` body may run for as long as it likes) and sleeps rather than spins,
+    /// so that a get preempted while holding the view gets the core back.
     func releaseActiveRegion(sealedAt end: Int) {
         guard var region = activeRegion else { return }
         region.seal(at: end)
         activeRegion = nil
         mappings.setActive(nil)
-        for _ in 0..<Self.regionReleaseSpins where !isKnownUniquelyReferenced(&region) { sched_yield() }
+        var waits = 0
+        while !isKnownUniquelyReferenced(&region), waits < Self.regionReleaseWaits {
+            usleep(20)
+            waits += 1
+        }
     }
 
-    /// A get holds a view for microseconds; a `withValue` body that runs long is not waited for.
-    private static let regionReleaseSpins = 10_000
+    /// 50 × 20 µs: a get holds its view for a microsecond or two.
+    private static let regionReleaseWaits = 50
 
     // MARK: - Index growth
 

@@ -66,18 +66,25 @@ final class MappingManager: Sendable {
 
     private let state = Mutex(State())
 
-    init(budget: Int, views: ViewBox, isMappable: @escaping @Sendable (SegmentFile, ReadView) -> Bool) {
+    /// Maps every sealed segment at once, read or not (a test seam: the suites that check reads
+    /// of damaged, torn and crashed stores run again with everything mapped).
+    private let mapsEverything: Bool
+
+    init(budget: Int, views: ViewBox, mapsEverything: Bool = false, isMappable: @escaping @Sendable (SegmentFile, ReadView) -> Bool) {
         self.budget = max(0, budget)
         self.views = views
+        self.mapsEverything = mapsEverything
         self.isMappable = isMappable
     }
 
     /// Starts deciding (nothing to do with a budget of 0).
     func start() {
         guard budget > 0 else { return }
+        if mapsEverything { queue.sync { tick() } }
+        let interval = mapsEverything ? 10 : Self.tickInterval
         let source = DispatchSource.makeTimerSource(queue: queue)
-        source.schedule(deadline: .now() + .milliseconds(Self.tickInterval), repeating: .milliseconds(Self.tickInterval),
-                        leeway: .milliseconds(Self.tickInterval / 4))
+        source.schedule(deadline: .now() + .milliseconds(interval), repeating: .milliseconds(interval),
+                        leeway: .milliseconds(interval / 4))
         source.setEventHandler { [weak self] in self?.tick() }
         let box = TimerBox(source)
         timer.withLock { $0 = box }
@@ -165,7 +172,7 @@ final class MappingManager: Sendable {
                 if let mapping = s.mapped[file.id] {
                     candidates.append(.init(id: file.id, bytes: mapping.mappedBytes, heat: tracked.heat, isMapped: true,
                                             age: s.tick - tracked.mappedAtTick))
-                } else if tracked.heat >= MappingPolicy.minimumHeat, let size = try? file.size() {
+                } else if tracked.heat >= minimumHeat, let size = try? file.size() {
                     candidates.append(.init(id: file.id, bytes: (size + 4095) & ~4095, heat: tracked.heat, isMapped: false))
                 }
             }
@@ -178,7 +185,9 @@ final class MappingManager: Sendable {
             for id in s.tracked.keys where !present.contains(id) { s.tracked[id] = nil }
             let mappedBytes = s.mapped.values.reduce(0) { $0 + $1.mappedBytes }
             let releasingBytes = s.releasing.reduce(0) { $0 + $1.mappedBytes }
-            let decision = MappingPolicy(budget: budget).decide(candidates, mappedBytes: mappedBytes, releasingBytes: releasingBytes)
+            var policy = MappingPolicy(budget: budget)
+            policy.minimumHeatToMap = minimumHeat
+            let decision = policy.decide(candidates, mappedBytes: mappedBytes, releasingBytes: releasingBytes)
             for id in decision.unmap {
                 guard let mapping = s.mapped.removeValue(forKey: id) else { continue }
                 s.releasing.append(mapping)
@@ -194,6 +203,8 @@ final class MappingManager: Sendable {
             assertWithinBudget()
         }
     }
+
+    private var minimumHeat: Double { mapsEverything ? 0 : MappingPolicy.minimumHeat }
 
     /// Maps `file` if it still fits: the budget is checked against what is mapped at this moment.
     private func map(_ file: SegmentFile) -> SegmentMapping? {

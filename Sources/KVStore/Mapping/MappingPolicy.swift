@@ -40,6 +40,8 @@ struct MappingPolicy {
     static let minimumAgeTicks = 4
 
     let budget: Int
+    /// ``minimumHeat`` but for tests that map everything (heat 0 then counts as hot).
+    var minimumHeatToMap = Self.minimumHeat
 
     /// `mappedBytes`: bytes of the mappings readers are given now. `releasingBytes`: bytes of
     /// mappings already let go of that a reader may still hold; their room counts as coming, so a
@@ -51,7 +53,7 @@ struct MappingPolicy {
         var free = room - releasingBytes
         // Coldest first: the first to give up their room.
         var victims = candidates.filter { $0.isMapped && $0.age >= Self.minimumAgeTicks }.sorted { $0.score < $1.score }
-        let wanted = candidates.filter { !$0.isMapped && $0.heat >= Self.minimumHeat && $0.bytes <= budget }
+        let wanted = candidates.filter { !$0.isMapped && $0.heat >= minimumHeatToMap && $0.bytes <= budget }
             .sorted { $0.score > $1.score }
         for candidate in wanted {
             if candidate.bytes <= room {

@@ -40,7 +40,8 @@ extension StoreEngine {
         // Only segments below the one `covered` is in: the writer truncated each of them to its
         // records before it moved on (FORMAT.md §8). The writer's active segment is read with
         // pread: the writer truncates it when it seals it, which would be SIGBUS under a mapping.
-        let mappings = MappingManager(budget: configuration.mappingBudget, views: views) { file, view in
+        let mappings = MappingManager(budget: configuration.mappingBudget, views: views,
+                                      mapsEverything: configuration.mapsEverySealedSegment) { file, view in
             file.id < view.index.covered.segmentID
         }
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: directoryFD, writtenSequence: choice.index.lastSequence)

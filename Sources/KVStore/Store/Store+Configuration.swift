@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension Store {
     /// How values are stored on disk.
     public enum Compression: Sendable, Hashable {
@@ -104,9 +108,20 @@ extension Store {
         /// Rebuild the index from the log on open whatever the existing one says (under the lock,
         /// so no other process can race the rebuild). For a library call that rebuilds the index.
         var rebuildIndex = false
+        /// Map every sealed segment at once, read or not (``MappingManager``).
+        var mapsEverySealedSegment = false
 
         /// A configuration with every default.
-        public init() {}
+        public init() {
+            #if KVSTORE_FAULT_HOOKS
+            // Debug builds: the suites that read damaged, torn and crashed stores run a second time
+            // with every sealed segment mapped (`.ci/run`), their child processes too.
+            if getenv("KVSTORE_TEST_MAP_EVERYTHING") != nil {
+                mappingBudget = 1 << 40
+                mapsEverySealedSegment = true
+            }
+            #endif
+        }
 
         /// 1 GiB, or an eighth of physical memory when that is less (at least 64 MiB).
         public static var defaultMappingBudget: Int {

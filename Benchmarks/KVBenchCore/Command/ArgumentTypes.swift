@@ -8,3 +8,8 @@ extension DurabilitySetting: ExpressibleByArgument {
     /// "process", "sync" or "periodic:MS".
     public init?(argument: String) { self.init(parsing: argument) }
 }
+
+extension MappingBudgetSetting: ExpressibleByArgument {
+    /// "default", or bytes with an optional K/M/G or KiB/MiB/GiB suffix.
+    public init?(argument: String) { self.init(parsing: argument) }
+}

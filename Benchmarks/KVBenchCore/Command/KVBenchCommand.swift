@@ -64,6 +64,14 @@ public struct KVBenchCommand: ParsableCommand {
     @Option(help: "Durability: process, sync or periodic:MS (fillsync always uses sync).")
     var durability: DurabilitySetting = .process
 
+    @Option(help: ArgumentHelp(
+        "kvstore: bytes of sealed segments each store handle may keep mapped for reads: a count (65536, 64K, 256MiB, "
+            + "1G; K = 1024), 0 (never map: every get reads with pread) or default (Store.Configuration."
+            + "defaultMappingBudget: 1 GiB, or an eighth of the memory when less). Every open uses it, reader "
+            + "processes' and recover's child's too; the other engines ignore it.",
+        valueName: "bytes|default"))
+    var mappingBudget: MappingBudgetSetting = .engineDefault
+
     @Option(name: .customLong("engine"), help: "Engine to run (repeatable, or comma-separated; default: kvstore).")
     var engine: [String] = []
 
@@ -156,6 +164,7 @@ public struct KVBenchCommand: ParsableCommand {
         config.compression = compression
         config.automaticCompaction = autoCompaction == .on
         config.durability = durability
+        config.mappingBudget = mappingBudget
         config.db = db
         config.useExistingDB = useExistingDb
         config.seed = seed

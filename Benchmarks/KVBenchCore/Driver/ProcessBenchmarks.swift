@@ -44,10 +44,13 @@ extension EngineRun {
     /// waits until each is ready.
     func spawnReaders(_ workload: ReaderWorkload, operations: Int, timeAll: Bool) throws -> ReaderProcesses {
         let jobs = (0..<config.processes).map { process in
-            ReaderJob(engine: name, directory: directory, workload: workload, process: process,
-                      processes: config.processes, threads: config.threads, operations: operations, num: config.num,
-                      keySize: config.keySize, valueSize: config.valueSize, compression: config.compression,
-                      seed: config.seed, duration: config.duration, timeAll: timeAll)
+            var job = ReaderJob(engine: name, directory: directory, workload: workload, process: process,
+                                processes: config.processes, threads: config.threads, operations: operations,
+                                num: config.num, keySize: config.keySize, valueSize: config.valueSize,
+                                compression: config.compression, seed: config.seed, duration: config.duration,
+                                timeAll: timeAll)
+            job.mappingBudget = config.mappingBudget.bytes
+            return job
         }
         return try ReaderProcesses(executable: try childExecutable(), jobs: jobs)
     }

@@ -38,6 +38,9 @@ public enum JSONReport {
             ("processes", .int(c.processes)),
             ("compression", .string(c.compression.rawValue)),
             ("durability", .string(c.durability.description)),
+            // The budget kvstore opens with (the other engines ignore it), and how it was given.
+            ("mapping_budget", .int(c.mappingBudgetBytes)),
+            ("mapping_budget_setting", .string(c.mappingBudget.description)),
             ("engines", .array(c.engines.map { .string($0) })),
             ("db", c.db.map { .string($0) } ?? .null),
             ("use_existing_db", .bool(c.useExistingDB)),

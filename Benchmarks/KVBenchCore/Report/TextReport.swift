@@ -21,6 +21,7 @@ public enum TextReport {
             "Settings:   threads \(config.threads)"
                 + (config.processes > 0 ? ", reader processes \(config.processes)" : "")
                 + ", compression \(config.compression.rawValue), durability \(config.durability), seed \(config.seed)"
+                + ", mapping budget " + mappingBudget(config)
                 + ", reads \(config.readCount)"
                 + (config.duration > 0 ? ", duration \(Format.fixed(config.duration, 1)) s" : "")
                 + (config.cold ? ", cold reads" : ", warm reads"),
@@ -31,6 +32,13 @@ public enum TextReport {
         }
         lines.append("------------------------------------------------")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// "1.00 GiB (default)", "64.0 MiB", "0 (pread only)": the budget kvstore opens with.
+    static func mappingBudget(_ config: BenchConfig) -> String {
+        let bytes = config.mappingBudgetBytes
+        let size = bytes == 0 ? "0 (pread only)" : bytes >= 1_048_576 ? Format.bytes(Int64(bytes)) : "\(bytes) bytes"
+        return config.mappingBudget == .engineDefault ? size + " (default)" : size
     }
 
     /// The heading of one engine's section.

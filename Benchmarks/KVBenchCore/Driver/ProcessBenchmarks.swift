@@ -141,6 +141,7 @@ extension EngineRun {
                                     tally: tally, before: before, note: notes.joined(separator: "; "))
         result.processes = config.processes
         result.process = figures.process
+        result.mapping = figures.mapping
         return result
     }
 

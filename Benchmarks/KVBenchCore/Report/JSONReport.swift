@@ -86,6 +86,11 @@ public enum JSONReport {
             ("vmsize_kb", .int(r.process.vmSizeKB)),
             ("minor_faults", .int(r.process.minorFaults)),
             ("major_faults", .int(r.process.majorFaults)),
+            // Engines with a mapping budget (kvstore), else null: mapped at the end, maps and unmaps during.
+            ("mapped_bytes", r.mapping.map { .int($0.mappedBytes) } ?? .null),
+            ("mapped_segments", r.mapping.map { .int($0.mappedSegments) } ?? .null),
+            ("segment_maps", r.mapping.map { .int($0.segmentMaps) } ?? .null),
+            ("segment_unmaps", r.mapping.map { .int($0.segmentUnmaps) } ?? .null),
             ("disk_bytes", .int(Int(r.diskBytes))),
             ("index_bytes_per_key", r.indexBytesPerKey.map { .double($0) } ?? .null),
             ("writes_per_sync", r.writesPerSync.map { .double($0) } ?? .null),

@@ -4,6 +4,8 @@ extension CompressionSetting: ExpressibleByArgument {}
 
 extension BenchConfig.Format: ExpressibleByArgument {}
 
+extension ZipfianOrder: ExpressibleByArgument {}
+
 extension DurabilitySetting: ExpressibleByArgument {
     /// "process", "sync" or "periodic:MS".
     public init?(argument: String) { self.init(parsing: argument) }

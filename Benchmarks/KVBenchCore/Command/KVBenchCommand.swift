@@ -72,6 +72,14 @@ public struct KVBenchCommand: ParsableCommand {
         valueName: "bytes|default"))
     var mappingBudget: MappingBudgetSetting = .engineDefault
 
+    @Option(help: ArgumentHelp(
+        "Key choice of the zipfian YCSB workloads (ycsb-a, -b, -c, -f): scrambled (YCSB's zipfian: the popular keys "
+            + "hashed all over the key space) or ordered (the plain Zipfian over key numbers: key 0 the most popular, "
+            + "then 1, …; after fillseq, the keys written first, which a log-structured store keeps together in its "
+            + "first segments).",
+        valueName: "scrambled|ordered"))
+    var zipfian: ZipfianOrder = .scrambled
+
     @Option(name: .customLong("engine"), help: "Engine to run (repeatable, or comma-separated; default: kvstore).")
     var engine: [String] = []
 
@@ -165,6 +173,7 @@ public struct KVBenchCommand: ParsableCommand {
         config.automaticCompaction = autoCompaction == .on
         config.durability = durability
         config.mappingBudget = mappingBudget
+        config.zipfian = zipfian
         config.db = db
         config.useExistingDB = useExistingDb
         config.seed = seed

@@ -27,6 +27,8 @@ public struct BenchConfig: Sendable {
     public var durability: DurabilitySetting = .process
     /// `--mapping-budget`: for engines that map their files within a budget (kvstore).
     public var mappingBudget: MappingBudgetSetting = .engineDefault
+    /// `--zipfian`: where the YCSB workloads' zipfian distribution puts its popular keys.
+    public var zipfian: ZipfianOrder = .scrambled
     /// `--engine`, in order (the first is the ratio table's reference).
     public var engines: [String] = ["kvstore"]
     /// `--db`: where the stores live (each engine in `<db>/<engine>`); nil: a temporary directory, removed after.

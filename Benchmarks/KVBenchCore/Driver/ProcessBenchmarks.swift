@@ -50,6 +50,7 @@ extension EngineRun {
                                 compression: config.compression, seed: config.seed, duration: config.duration,
                                 timeAll: timeAll)
             job.mappingBudget = config.mappingBudget.bytes
+            job.zipfian = config.zipfian
             return job
         }
         return try ReaderProcesses(executable: try childExecutable(), jobs: jobs)
@@ -91,7 +92,7 @@ extension EngineRun {
         let context = WorkContext(
             store: store, keySize: config.keySize, valueSize: config.valueSize, num: config.num, values: values,
             timeAll: timeAll, durationNanos: 0, progress: nil, seeds: seeds,
-            threadsHint: config.processes * config.threads)
+            threadsHint: config.processes * config.threads, zipfian: config.zipfian)
         context.remainingReaders.store(1, ordering: .relaxed)
         let reports = Mutex<[ReaderReport]>([])
         let backgroundTally = Mutex(Tally())

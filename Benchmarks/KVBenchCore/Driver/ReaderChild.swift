@@ -51,7 +51,7 @@ enum ReaderChild {
             store: store, keySize: job.keySize, valueSize: job.valueSize, num: job.num,
             values: ValueData(valueSize: job.valueSize, compressionRatio: 1), timeAll: job.timeAll,
             durationNanos: job.workload == .background ? 0 : UInt64(job.duration * 1e9), progress: nil, seeds: seeds,
-            threadsHint: allThreads)
+            threadsHint: allThreads, zipfian: job.zipfian)
         let tallies = Mutex<[Tally]>([])
         // Outside the timed part: kvstore's statistics walk the whole index.
         let mappingBefore = try store.mappingFigures()

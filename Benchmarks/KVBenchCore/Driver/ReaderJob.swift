@@ -2,7 +2,7 @@
 public enum ReaderWorkload: String, Sendable, CaseIterable {
     /// Measured: the benchmark of the same name, its share of `--reads` operations.
     case readrandom, readmissing, readhot, readseq
-    /// Measured: YCSB C (100% reads, scrambled zipfian).
+    /// Measured: YCSB C (100% reads, zipfian as `--zipfian` says).
     case ycsbC = "ycsb-c"
     /// Not measured: readrandom until the parent says stop, beside the parent's write benchmark.
     case background
@@ -31,6 +31,8 @@ struct ReaderJob: Sendable, Equatable {
     var timeAll: Bool
     /// `--mapping-budget` in bytes (nil: the engine's default).
     var mappingBudget: Int? = nil
+    /// `--zipfian` (ycsb-c).
+    var zipfian: ZipfianOrder = .scrambled
 
     /// Thread `thread` of this process among the threads of all processes (for its share and its random stream).
     func globalThread(_ thread: Int) -> Int { process * threads + thread }
@@ -51,6 +53,7 @@ struct ReaderJob: Sendable, Equatable {
             ("value_size", .int(valueSize)), ("compression", .string(compression.rawValue)),
             ("seed", .int(Int(truncatingIfNeeded: seed))), ("duration", .double(duration)),
             ("time_all", .bool(timeAll)), ("mapping_budget", mappingBudget.map { .int($0) } ?? .null),
+            ("zipfian", .string(zipfian.rawValue)),
         ])
     }
 
@@ -105,6 +108,12 @@ struct ReaderJob: Sendable, Equatable {
         case let value?:
             guard let bytes = value.intValue, bytes >= 0 else { throw BenchError("reader job: bad mapping_budget") }
             mappingBudget = bytes
+        }
+        if let name = json["zipfian"] {
+            guard let order = name.stringValue.flatMap(ZipfianOrder.init(rawValue:)) else {
+                throw BenchError("reader job: unknown zipfian")
+            }
+            zipfian = order
         }
     }
 }

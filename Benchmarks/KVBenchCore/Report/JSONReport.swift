@@ -41,6 +41,7 @@ public enum JSONReport {
             // The budget kvstore opens with (the other engines ignore it), and how it was given.
             ("mapping_budget", .int(c.mappingBudgetBytes)),
             ("mapping_budget_setting", .string(c.mappingBudget.description)),
+            ("zipfian", .string(c.zipfian.rawValue)),
             ("engines", .array(c.engines.map { .string($0) })),
             ("db", c.db.map { .string($0) } ?? .null),
             ("use_existing_db", .bool(c.useExistingDB)),

@@ -21,7 +21,7 @@ public enum TextReport {
             "Settings:   threads \(config.threads)"
                 + (config.processes > 0 ? ", reader processes \(config.processes)" : "")
                 + ", compression \(config.compression.rawValue), durability \(config.durability), seed \(config.seed)"
-                + ", mapping budget " + mappingBudget(config)
+                + ", mapping budget " + mappingBudget(config) + ", zipfian \(config.zipfian.rawValue)"
                 + ", reads \(config.readCount)"
                 + (config.duration > 0 ? ", duration \(Format.fixed(config.duration, 1)) s" : "")
                 + (config.cold ? ", cold reads" : ", warm reads"),

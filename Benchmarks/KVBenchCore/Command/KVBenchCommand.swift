@@ -64,6 +64,22 @@ public struct KVBenchCommand: ParsableCommand {
     @Option(help: "Durability: process, sync or periodic:MS (fillsync always uses sync).")
     var durability: DurabilitySetting = .process
 
+    @Option(help: ArgumentHelp(
+        "kvstore: bytes of sealed segments each store handle may keep mapped for reads: a count (65536, 64K, 256MiB, "
+            + "1G; K = 1024), 0 (never map: every get reads with pread) or default (Store.Configuration."
+            + "defaultMappingBudget: 1 GiB, or an eighth of the memory when less). Every open uses it, reader "
+            + "processes' and recover's child's too; the other engines ignore it.",
+        valueName: "bytes|default"))
+    var mappingBudget: MappingBudgetSetting = .engineDefault
+
+    @Option(help: ArgumentHelp(
+        "Key choice of the zipfian YCSB workloads (ycsb-a, -b, -c, -f): scrambled (YCSB's zipfian: the popular keys "
+            + "hashed all over the key space) or ordered (the plain Zipfian over key numbers: key 0 the most popular, "
+            + "then 1, …; after fillseq, the keys written first, which a log-structured store keeps together in its "
+            + "first segments).",
+        valueName: "scrambled|ordered"))
+    var zipfian: ZipfianOrder = .scrambled
+
     @Option(name: .customLong("engine"), help: "Engine to run (repeatable, or comma-separated; default: kvstore).")
     var engine: [String] = []
 
@@ -156,6 +172,8 @@ public struct KVBenchCommand: ParsableCommand {
         config.compression = compression
         config.automaticCompaction = autoCompaction == .on
         config.durability = durability
+        config.mappingBudget = mappingBudget
+        config.zipfian = zipfian
         config.db = db
         config.useExistingDB = useExistingDb
         config.seed = seed

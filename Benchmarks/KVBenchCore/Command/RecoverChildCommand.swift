@@ -18,6 +18,7 @@ struct RecoverChildCommand: ParsableCommand {
     @Argument var compression: CompressionSetting
     @Argument var durability: DurabilitySetting
     @Argument var seed: UInt64
+    @Argument var mappingBudget: MappingBudgetSetting
 
     func run() throws {
         var config = BenchConfig()
@@ -28,6 +29,7 @@ struct RecoverChildCommand: ParsableCommand {
         config.compression = compression
         config.durability = durability
         config.seed = seed
+        config.mappingBudget = mappingBudget
         try RecoverChild.run(engine: try EngineRegistry.engine(named: engine), directory: directory, config: config)
     }
 }

@@ -25,6 +25,10 @@ public struct BenchConfig: Sendable {
     public var automaticCompaction = true
     /// `--durability`.
     public var durability: DurabilitySetting = .process
+    /// `--mapping-budget`: for engines that map their files within a budget (kvstore).
+    public var mappingBudget: MappingBudgetSetting = .engineDefault
+    /// `--zipfian`: where the YCSB workloads' zipfian distribution puts its popular keys.
+    public var zipfian: ZipfianOrder = .scrambled
     /// `--engine`, in order (the first is the ratio table's reference).
     public var engines: [String] = ["kvstore"]
     /// `--db`: where the stores live (each engine in `<db>/<engine>`); nil: a temporary directory, removed after.
@@ -52,6 +56,9 @@ public struct BenchConfig: Sendable {
     /// Read and YCSB operations.
     public var readCount: Int { reads ?? num }
 
+    /// The mapping budget kvstore opens with: `--mapping-budget`, or the library's default.
+    public var mappingBudgetBytes: Int { mappingBudget.bytes ?? KVStoreEngine.defaultMappingBudget }
+
     /// Whether every operation is timed (fewer than 500,000 in a benchmark) rather than a pseudo-random 1/16.
     func timesEveryOperation(_ operations: Int) -> Bool { duration == 0 && operations < 500_000 }
 
@@ -60,6 +67,7 @@ public struct BenchConfig: Sendable {
         var options = EngineOptions(compression: compression, durability: durability ?? self.durability, expectedKeys: num,
                                     keySize: keySize, valueSize: valueSize)
         options.automaticCompaction = automaticCompaction
+        options.mappingBudget = mappingBudget.bytes
         return options
     }
 }

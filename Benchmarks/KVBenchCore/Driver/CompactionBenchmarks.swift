@@ -10,6 +10,7 @@ extension EngineRun {
     func measureCompact() throws -> Outcome {
         let store = try ensureOpen()
         let diskBefore = FileSystem.allocatedBytes(under: directory)
+        let mappingBefore = try store.mappingFigures()
         let before = ProcessSnapshot.now()
         let t0 = monotonicNanos()
         guard let figures = try store.compact(minimumDeadRatio: Self.compactionThreshold) else {
@@ -23,7 +24,7 @@ extension EngineRun {
         tally.latencies[.compaction] = histogram
         let diskAfter = FileSystem.allocatedBytes(under: directory)
         return .result(try makeResult("compact", threads: 1, seconds: Double(elapsed) / 1e9, tally: tally, before: before,
-                                      note: "\(figures.segments) segments; disk \(Format.bytes(diskBefore)) -> \(Format.bytes(diskAfter))"))
+                                      mappingBefore: mappingBefore, note: "\(figures.segments) segments; disk \(Format.bytes(diskBefore)) -> \(Format.bytes(diskAfter))"))
     }
 
     /// readrandom on `--threads` threads while one more thread compacts over and over (with a writer's

@@ -171,10 +171,12 @@ final class EngineRun {
         let context = WorkContext(
             store: store, keySize: config.keySize, valueSize: config.valueSize, num: config.num, values: values,
             timeAll: config.timesEveryOperation(operations), durationNanos: UInt64(config.duration * 1e9),
-            progress: progress, seeds: seeds, threadsHint: measuredThreads ?? threadCount)
+            progress: progress, seeds: seeds, threadsHint: measuredThreads ?? threadCount, zipfian: config.zipfian)
         prepare(context)
         let readers = try backgroundReaders(for: benchmark)
         let tallies = Mutex<[Tally]>([])
+        // Before the clock starts (kvstore's statistics walk the index), and before the process figures.
+        let mappingBefore = try store.mappingFigures()
         let before = ProcessSnapshot.now()
         let (start, end) = try ThreadRunner.run(count: threadCount, release: { readers?.start() }) { index, ready in
             let session = try store.makeSession()
@@ -195,7 +197,8 @@ final class EngineRun {
         if benchmark == .ycsbD { nextInsert = context.nextInsert.load(ordering: .relaxed) }
         let tally = Tally.merged(tallies.withLock { $0 })
         var result = try makeResult(benchmark.rawValue, threads: measuredThreads ?? threadCount,
-                                    seconds: seconds(from: start, to: finish), tally: tally, before: before)
+                                    seconds: seconds(from: start, to: finish), tally: tally, before: before,
+                                    mappingBefore: mappingBefore)
         if let background { addBackgroundReaders(background, to: &result) }
         return result
     }
@@ -261,12 +264,16 @@ final class EngineRun {
 
     // MARK: Results
 
-    /// A result with the process, disk and index figures read now.
+    /// A result with the process, disk, index and mapping figures read now. The page faults are those since `before`;
+    /// the maps and unmaps those since `mappingBefore` (read on the same open store at the benchmark's start), or
+    /// since the store was opened when that is nil (benchmarks that open it themselves).
     func makeResult(_ name: String, threads: Int, seconds: Double, tally: Tally, before: ProcessSnapshot,
-                    note: String? = nil) throws -> BenchResult {
+                    mappingBefore: MappingFigures? = nil, note: String? = nil) throws -> BenchResult {
         var process = ProcessSnapshot.now()
         process.minorFaults -= before.minorFaults
         process.majorFaults -= before.majorFaults
+        // After the process figures, so that the statistics' walk of the index is not among the benchmark's faults.
+        let mapping = try store?.mappingFigures()?.since(mappingBefore)
         var overall: Histogram<UInt64>?
         var byOperation: [LatencySummary] = []
         for kind in OpKind.allCases {
@@ -278,7 +285,7 @@ final class EngineRun {
         if tally.errors > 0 {
             StandardStreams.error("kvbench: \(name) on \(self.name): \(tally.errors) values of the wrong size\n")
         }
-        return BenchResult(
+        var result = BenchResult(
             engine: self.name, name: name, threads: threads, ops: tally.ops, seconds: seconds, bytes: tally.bytes,
             found: tally.attempted > 0 || tally.found > 0 ? tally.found : nil,
             attempted: tally.attempted > 0 ? tally.attempted : nil,
@@ -289,5 +296,7 @@ final class EngineRun {
             indexBytesPerKey: try store?.indexBytesPerKey(),
             writerOps: tally.backgroundOps > 0 ? tally.backgroundOps : nil,
             writerOpsPerSecond: tally.backgroundOps > 0 && seconds > 0 ? Double(tally.backgroundOps) / seconds : nil)
+        result.mapping = mapping
+        return result
     }
 }

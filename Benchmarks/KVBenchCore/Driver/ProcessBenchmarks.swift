@@ -44,10 +44,14 @@ extension EngineRun {
     /// waits until each is ready.
     func spawnReaders(_ workload: ReaderWorkload, operations: Int, timeAll: Bool) throws -> ReaderProcesses {
         let jobs = (0..<config.processes).map { process in
-            ReaderJob(engine: name, directory: directory, workload: workload, process: process,
-                      processes: config.processes, threads: config.threads, operations: operations, num: config.num,
-                      keySize: config.keySize, valueSize: config.valueSize, compression: config.compression,
-                      seed: config.seed, duration: config.duration, timeAll: timeAll)
+            var job = ReaderJob(engine: name, directory: directory, workload: workload, process: process,
+                                processes: config.processes, threads: config.threads, operations: operations,
+                                num: config.num, keySize: config.keySize, valueSize: config.valueSize,
+                                compression: config.compression, seed: config.seed, duration: config.duration,
+                                timeAll: timeAll)
+            job.mappingBudget = config.mappingBudget.bytes
+            job.zipfian = config.zipfian
+            return job
         }
         return try ReaderProcesses(executable: try childExecutable(), jobs: jobs)
     }
@@ -88,7 +92,7 @@ extension EngineRun {
         let context = WorkContext(
             store: store, keySize: config.keySize, valueSize: config.valueSize, num: config.num, values: values,
             timeAll: timeAll, durationNanos: 0, progress: nil, seeds: seeds,
-            threadsHint: config.processes * config.threads)
+            threadsHint: config.processes * config.threads, zipfian: config.zipfian)
         context.remainingReaders.store(1, ordering: .relaxed)
         let reports = Mutex<[ReaderReport]>([])
         let backgroundTally = Mutex(Tally())
@@ -138,6 +142,7 @@ extension EngineRun {
                                     tally: tally, before: before, note: notes.joined(separator: "; "))
         result.processes = config.processes
         result.process = figures.process
+        result.mapping = figures.mapping
         return result
     }
 

@@ -51,8 +51,10 @@ enum ReaderChild {
             store: store, keySize: job.keySize, valueSize: job.valueSize, num: job.num,
             values: ValueData(valueSize: job.valueSize, compressionRatio: 1), timeAll: job.timeAll,
             durationNanos: job.workload == .background ? 0 : UInt64(job.duration * 1e9), progress: nil, seeds: seeds,
-            threadsHint: allThreads)
+            threadsHint: allThreads, zipfian: job.zipfian)
         let tallies = Mutex<[Tally]>([])
+        // Outside the timed part: kvstore's statistics walk the whole index.
+        let mappingBefore = try store.mappingFigures()
         let before = ProcessSnapshot.now()
         // Background readers have one more thread, which waits for the stop signal.
         let threads = job.workload == .background ? job.threads + 1 : job.threads
@@ -96,8 +98,9 @@ enum ReaderChild {
         var process = ProcessSnapshot.now()
         process.minorFaults -= before.minorFaults
         process.majorFaults -= before.majorFaults
+        let mapping = try store.mappingFigures()?.since(mappingBefore)
         return ReaderReport(tally: Tally.merged(tallies.withLock { $0 }), start: start, end: end, openNanos: openNanos,
-                            process: process)
+                            process: process, mapping: mapping)
     }
 
     /// Reads this process's start byte; false at end of file (the parent is gone).

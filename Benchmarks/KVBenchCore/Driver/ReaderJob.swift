@@ -2,7 +2,7 @@
 public enum ReaderWorkload: String, Sendable, CaseIterable {
     /// Measured: the benchmark of the same name, its share of `--reads` operations.
     case readrandom, readmissing, readhot, readseq
-    /// Measured: YCSB C (100% reads, scrambled zipfian).
+    /// Measured: YCSB C (100% reads, zipfian as `--zipfian` says).
     case ycsbC = "ycsb-c"
     /// Not measured: readrandom until the parent says stop, beside the parent's write benchmark.
     case background
@@ -29,14 +29,20 @@ struct ReaderJob: Sendable, Equatable {
     var duration: Double
     /// Time every operation rather than a hashed 1/16.
     var timeAll: Bool
+    /// `--mapping-budget` in bytes (nil: the engine's default).
+    var mappingBudget: Int? = nil
+    /// `--zipfian` (ycsb-c).
+    var zipfian: ZipfianOrder = .scrambled
 
     /// Thread `thread` of this process among the threads of all processes (for its share and its random stream).
     func globalThread(_ thread: Int) -> Int { process * threads + thread }
 
     /// The options the reader opens the store with.
     var engineOptions: EngineOptions {
-        EngineOptions(compression: compression, durability: .process, expectedKeys: num, keySize: keySize,
-                      valueSize: valueSize)
+        var options = EngineOptions(compression: compression, durability: .process, expectedKeys: num,
+                                    keySize: keySize, valueSize: valueSize)
+        options.mappingBudget = mappingBudget
+        return options
     }
 
     var json: JSONValue {
@@ -46,7 +52,8 @@ struct ReaderJob: Sendable, Equatable {
             ("operations", .int(operations)), ("num", .int(num)), ("key_size", .int(keySize)),
             ("value_size", .int(valueSize)), ("compression", .string(compression.rawValue)),
             ("seed", .int(Int(truncatingIfNeeded: seed))), ("duration", .double(duration)),
-            ("time_all", .bool(timeAll)),
+            ("time_all", .bool(timeAll)), ("mapping_budget", mappingBudget.map { .int($0) } ?? .null),
+            ("zipfian", .string(zipfian.rawValue)),
         ])
     }
 
@@ -96,5 +103,17 @@ struct ReaderJob: Sendable, Equatable {
                   valueSize: try int("value_size"), compression: compression,
                   seed: UInt64(bitPattern: Int64(try int("seed"))), duration: duration,
                   timeAll: try field("time_all") == .bool(true))
+        switch json["mapping_budget"] {
+        case nil, .null?: mappingBudget = nil
+        case let value?:
+            guard let bytes = value.intValue, bytes >= 0 else { throw BenchError("reader job: bad mapping_budget") }
+            mappingBudget = bytes
+        }
+        if let name = json["zipfian"] {
+            guard let order = name.stringValue.flatMap(ZipfianOrder.init(rawValue:)) else {
+                throw BenchError("reader job: unknown zipfian")
+            }
+            zipfian = order
+        }
     }
 }

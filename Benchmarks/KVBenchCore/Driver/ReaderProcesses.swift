@@ -95,6 +95,8 @@ struct ReaderFigures {
     var seconds: Double
     /// Their open times, ns.
     var opens: Histogram<UInt64>
+    /// Their mapping figures added up (each process maps on its own); nil when the engine reports none.
+    var mapping: MappingFigures?
 
     init(_ reports: [ReaderReport]) {
         tally = Tally.merged(reports.map(\.tally))
@@ -104,6 +106,7 @@ struct ReaderFigures {
                                   majorFaults: reports.reduce(0) { $0 + $1.process.majorFaults })
         let start = reports.map(\.start).min() ?? 0, end = reports.map(\.end).max() ?? 0
         seconds = end > start ? Double(end - start) / 1e9 : 0
+        mapping = MappingFigures.sum(reports.compactMap(\.mapping))
         opens = Recorder.makeHistogram()
         for report in reports { opens.record(max(report.openNanos, 1)) }
     }

@@ -12,13 +12,18 @@ struct ReaderReport: Sendable {
     var openNanos: UInt64
     /// Its peak RSS and VmSize at the end, and the page faults of its run (after the open).
     var process: ProcessSnapshot
+    /// What its store mapped at the end, and its maps and unmaps during the run; nil for engines without a mapping
+    /// budget.
+    var mapping: MappingFigures?
 
-    init(tally: Tally, start: UInt64, end: UInt64, openNanos: UInt64, process: ProcessSnapshot) {
+    init(tally: Tally, start: UInt64, end: UInt64, openNanos: UInt64, process: ProcessSnapshot,
+         mapping: MappingFigures? = nil) {
         self.tally = tally
         self.start = start
         self.end = end
         self.openNanos = openNanos
         self.process = process
+        self.mapping = mapping
     }
 
     var json: JSONValue {
@@ -30,6 +35,10 @@ struct ReaderReport: Sendable {
             ("open_ns", .int(Int(truncatingIfNeeded: openNanos))),
             ("peak_rss_kb", .int(process.peakRSSKB)), ("vmsize_kb", .int(process.vmSizeKB)),
             ("minor_faults", .int(process.minorFaults)), ("major_faults", .int(process.majorFaults)),
+            ("mapping", mapping.map { m in
+                .object([("mapped_bytes", .int(m.mappedBytes)), ("mapped_segments", .int(m.mappedSegments)),
+                         ("segment_maps", .int(m.segmentMaps)), ("segment_unmaps", .int(m.segmentUnmaps))])
+            } ?? .null),
             ("latency_ns", .object(OpKind.allCases.compactMap { kind in
                 tally.latencies[kind].map { (kind.label, Self.encode($0)) }
             })),
@@ -54,11 +63,21 @@ struct ReaderReport: Sendable {
             }
             tally.latencies[kind] = try Self.decode(buckets)
         }
+        var mapping: MappingFigures? = nil
+        if let figures = json["mapping"], figures != .null {
+            func count(_ key: String) throws -> Int {
+                guard let value = figures[key]?.intValue else { throw BenchError("reader report: no mapping.\(key)") }
+                return value
+            }
+            mapping = MappingFigures(mappedBytes: try count("mapped_bytes"), mappedSegments: try count("mapped_segments"),
+                                     segmentMaps: try count("segment_maps"), segmentUnmaps: try count("segment_unmaps"))
+        }
         self.init(tally: tally, start: UInt64(bitPattern: Int64(try int("start_ns"))),
                   end: UInt64(bitPattern: Int64(try int("end_ns"))),
                   openNanos: UInt64(bitPattern: Int64(try int("open_ns"))),
                   process: ProcessSnapshot(peakRSSKB: try int("peak_rss_kb"), vmSizeKB: try int("vmsize_kb"),
-                                           minorFaults: try int("minor_faults"), majorFaults: try int("major_faults")))
+                                           minorFaults: try int("minor_faults"), majorFaults: try int("major_faults")),
+                  mapping: mapping)
     }
 
     /// A histogram as `[[value, count], …]`, one pair per non-empty bucket (its highest equivalent value, which

@@ -13,7 +13,7 @@ enum RecoverChild {
         [
             "recover-child", engine, directory, String(config.num), String(config.keySize), String(config.valueSize),
             String(config.compressionRatio), config.compression.rawValue, config.durability.description,
-            String(config.seed),
+            String(config.seed), config.mappingBudget.description,
         ]
     }
 

@@ -17,6 +17,8 @@ final class WorkContext: Sendable {
     let seeds: OrderSeeds
     /// Threads that share the measured operations.
     let threadsHint: Int
+    /// `--zipfian`: the YCSB workloads' zipfian key choice.
+    let zipfian: ZipfianOrder
     /// readwhilewriting: readers still running; the writer stops at 0.
     let remainingReaders = Atomic<Int>(0)
     /// Set to end every loop early, at its next check (`LoopControl`): a background reader process is told to stop.
@@ -26,7 +28,7 @@ final class WorkContext: Sendable {
     let acknowledged = Atomic<Int>(0)
 
     init(store: any EngineStore, keySize: Int, valueSize: Int, num: Int, values: ValueData, timeAll: Bool,
-         durationNanos: UInt64, progress: Progress?, seeds: OrderSeeds, threadsHint: Int) {
+         durationNanos: UInt64, progress: Progress?, seeds: OrderSeeds, threadsHint: Int, zipfian: ZipfianOrder) {
         self.store = store
         self.keySize = keySize
         self.valueSize = valueSize
@@ -37,6 +39,7 @@ final class WorkContext: Sendable {
         self.progress = progress
         self.seeds = seeds
         self.threadsHint = threadsHint
+        self.zipfian = zipfian
     }
 
     /// The loop control for one thread doing `count` operations (or running until the deadline), started now.

@@ -1,5 +1,6 @@
 /// The YCSB core workloads' inner loop (A, B, C, D, F): each operation is drawn from the mix, its key from the
-/// workload's request distribution over the loaded records (`--num`) and, for D, the records inserted since.
+/// workload's request distribution over the loaded records (`--num`) and, for D, the records inserted since. The
+/// zipfian workloads (A, B, C, F) lay their popular keys out as `--zipfian` says (`context.zipfian`).
 enum YCSBLoop {
     static func run(mix: YCSBMix, thread: Int, count: Int, session: any EngineSession, context: WorkContext,
                     recorder: inout Recorder, ready: () -> Void) throws {
@@ -8,7 +9,7 @@ enum YCSBLoop {
         var values = ValueCursor(data: context.values, size: context.valueSize)
         var random = SplitMix64(seed: context.seeds.stream(thread))
         let records = UInt64(max(context.num, 1))
-        var zipfian = ScrambledZipfianGenerator(min: 0, max: records - 1)
+        var zipfian = mix.distribution == .zipfian ? ZipfianKeys(context.zipfian, count: records) : nil
         var latest = mix.distribution == .latest ? LatestGenerator(initialCount: records) : nil
         let readBound = mix.read
         let updateBound = readBound + mix.update
@@ -24,7 +25,7 @@ enum YCSBLoop {
                 let inserted = UInt64(max(1, context.acknowledged.load(ordering: .relaxed)))
                 return latest!.next(count: inserted, using: &random)
             }
-            return zipfian.next(using: &random)
+            return zipfian!.next(using: &random)
         }
 
         @inline(__always) func read(_ kind: OpKind, timed: Bool) throws {

@@ -64,6 +64,11 @@ public protocol EngineStore: AnyObject, Sendable {
     /// Sync rounds (fdatasync of the log) since the store was opened, for engines that count them.
     func syncCount() throws -> Int?
 
+    /// What the store maps of its data files for reads now, and how often it mapped and unmapped them since it was
+    /// opened, for engines that map within a budget (kvstore: `Store.Configuration.mappingBudget`); nil otherwise.
+    /// May be slow (kvstore: its statistics walk the whole index), so it is read outside the timed part only.
+    func mappingFigures() throws -> MappingFigures?
+
     /// Reclaims the space of overwritten and removed data, for engines that compact on request;
     /// nil when the engine has no such operation.
     func compact(minimumDeadRatio: Double) throws -> CompactionFigures?
@@ -79,6 +84,8 @@ extension EngineStore {
     public func indexBytesPerKey() throws -> Double? { nil }
     /// Not counted.
     public func syncCount() throws -> Int? { nil }
+    /// No mapping budget.
+    public func mappingFigures() throws -> MappingFigures? { nil }
     /// No compaction on request.
     public func compact(minimumDeadRatio: Double) throws -> CompactionFigures? { nil }
 }
@@ -117,6 +124,9 @@ public struct EngineOptions: Sendable, Equatable {
     public var valueSize: Int
     /// `--auto-compaction`.
     public var automaticCompaction = true
+    /// `--mapping-budget`: bytes of data files the store may keep mapped for reads, for engines that have such a
+    /// budget (kvstore); nil: the engine's default. Other engines ignore it.
+    public var mappingBudget: Int? = nil
 
     /// Options with every field given.
     public init(compression: CompressionSetting, durability: DurabilitySetting, expectedKeys: Int, keySize: Int,
@@ -182,5 +192,46 @@ public struct CompactionFigures: Sendable {
         self.records = records
         self.bytesRewritten = bytesRewritten
         self.bytesReclaimedFrom = bytesReclaimedFrom
+    }
+}
+
+/// What a store maps of its data files for reads (`EngineStore.mappingFigures()`): kvstore's sealed segments within
+/// its mapping budget.
+public struct MappingFigures: Sendable, Equatable {
+    /// Bytes mapped now.
+    public var mappedBytes: Int
+    /// Files (segments) mapped now.
+    public var mappedSegments: Int
+    /// Maps of a file: since the store was opened, or (in a result) during the benchmark.
+    public var segmentMaps: Int
+    /// Unmaps of a file: since the store was opened, or (in a result) during the benchmark.
+    public var segmentUnmaps: Int
+
+    public init(mappedBytes: Int, mappedSegments: Int, segmentMaps: Int, segmentUnmaps: Int) {
+        self.mappedBytes = mappedBytes
+        self.mappedSegments = mappedSegments
+        self.segmentMaps = segmentMaps
+        self.segmentUnmaps = segmentUnmaps
+    }
+
+    /// A benchmark's figures: what is mapped now (`self`, read at its end), and the maps and unmaps since `before`
+    /// (read at its start on the same open store; nil when the store was opened during the benchmark, so that
+    /// everything since the open is the benchmark's).
+    public func since(_ before: MappingFigures?) -> MappingFigures {
+        guard let before else { return self }
+        return MappingFigures(mappedBytes: mappedBytes, mappedSegments: mappedSegments,
+                              segmentMaps: segmentMaps - before.segmentMaps,
+                              segmentUnmaps: segmentUnmaps - before.segmentUnmaps)
+    }
+
+    /// The figures of several processes added up (reader processes: each maps on its own).
+    static func sum(_ figures: [MappingFigures]) -> MappingFigures? {
+        guard let first = figures.first else { return nil }
+        return figures.dropFirst().reduce(first) { total, next in
+            MappingFigures(mappedBytes: total.mappedBytes + next.mappedBytes,
+                           mappedSegments: total.mappedSegments + next.mappedSegments,
+                           segmentMaps: total.segmentMaps + next.segmentMaps,
+                           segmentUnmaps: total.segmentUnmaps + next.segmentUnmaps)
+        }
     }
 }

@@ -37,12 +37,19 @@ public enum KVStoreEngine: BenchEngine {
         return KVStoreHandle(store: try Store(path: directory, configuration: configuration))
     }
 
+    /// The mapping budget of `--mapping-budget default`: `Store.Configuration.defaultMappingBudget`.
+    public static var defaultMappingBudget: Int { Store.Configuration.defaultMappingBudget }
+
+    /// The mapping budget a store opened with `options` has.
+    public static func mappingBudget(_ options: EngineOptions) -> Int { configuration(options).mappingBudget }
+
     /// The configuration every open uses.
     static func configuration(_ options: EngineOptions) -> Store.Configuration {
         var configuration = Store.Configuration()
         // The same size hint the floor gets for its table.
         configuration.expectedKeyCount = options.expectedKeys
         if !options.automaticCompaction { configuration.automaticCompaction = nil }
+        if let budget = options.mappingBudget { configuration.mappingBudget = budget }
         switch options.compression {
         case .none: configuration.compression = .none
         case .lz4: configuration.compression = .lz4
@@ -70,6 +77,13 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
 
     func indexBytesPerKey() throws -> Double? { try store.statistics.indexBytesPerKey }
     func syncCount() throws -> Int? { try store.statistics.syncs }
+
+    /// From `store.statistics`, which walks the whole index: outside the timed part only.
+    func mappingFigures() throws -> MappingFigures? {
+        let statistics = try store.statistics
+        return MappingFigures(mappedBytes: statistics.mappedBytes, mappedSegments: statistics.mappedSegments,
+                              segmentMaps: statistics.segmentMaps, segmentUnmaps: statistics.segmentUnmaps)
+    }
     func compact(minimumDeadRatio: Double) throws -> CompactionFigures? {
         var options = Store.CompactionOptions()
         options.minimumDeadRatio = minimumDeadRatio

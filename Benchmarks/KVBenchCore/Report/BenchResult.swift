@@ -72,6 +72,10 @@ public struct BenchResult: Sendable {
     /// during the benchmark. Of the reader processes when they did the measured operations (`--processes`): the
     /// largest peak RSS and VmSize, the faults of all of them.
     public var process: ProcessSnapshot
+    /// What the store maps for reads (engines with a mapping budget: kvstore): the bytes and segments mapped at the end
+    /// of the benchmark, the maps and unmaps during it. Of the reader processes when they did the measured operations
+    /// (`--processes`): the sums over them. Nil for the other engines.
+    public var mapping: MappingFigures? = nil
     /// Bytes allocated on disk by the store's files after the benchmark (store open, writes synced).
     public var diskBytes: Int64
     /// Index bytes per key, for engines with a separate index.

@@ -38,6 +38,10 @@ public enum JSONReport {
             ("processes", .int(c.processes)),
             ("compression", .string(c.compression.rawValue)),
             ("durability", .string(c.durability.description)),
+            // The budget kvstore opens with (the other engines ignore it), and how it was given.
+            ("mapping_budget", .int(c.mappingBudgetBytes)),
+            ("mapping_budget_setting", .string(c.mappingBudget.description)),
+            ("zipfian", .string(c.zipfian.rawValue)),
             ("engines", .array(c.engines.map { .string($0) })),
             ("db", c.db.map { .string($0) } ?? .null),
             ("use_existing_db", .bool(c.useExistingDB)),
@@ -83,6 +87,11 @@ public enum JSONReport {
             ("vmsize_kb", .int(r.process.vmSizeKB)),
             ("minor_faults", .int(r.process.minorFaults)),
             ("major_faults", .int(r.process.majorFaults)),
+            // Engines with a mapping budget (kvstore), else null: mapped at the end, maps and unmaps during.
+            ("mapped_bytes", r.mapping.map { .int($0.mappedBytes) } ?? .null),
+            ("mapped_segments", r.mapping.map { .int($0.mappedSegments) } ?? .null),
+            ("segment_maps", r.mapping.map { .int($0.segmentMaps) } ?? .null),
+            ("segment_unmaps", r.mapping.map { .int($0.segmentUnmaps) } ?? .null),
             ("disk_bytes", .int(Int(r.diskBytes))),
             ("index_bytes_per_key", r.indexBytesPerKey.map { .double($0) } ?? .null),
             ("writes_per_sync", r.writesPerSync.map { .double($0) } ?? .null),

@@ -21,6 +21,7 @@ public enum TextReport {
             "Settings:   threads \(config.threads)"
                 + (config.processes > 0 ? ", reader processes \(config.processes)" : "")
                 + ", compression \(config.compression.rawValue), durability \(config.durability), seed \(config.seed)"
+                + ", mapping budget " + mappingBudget(config) + ", zipfian \(config.zipfian.rawValue)"
                 + ", reads \(config.readCount)"
                 + (config.duration > 0 ? ", duration \(Format.fixed(config.duration, 1)) s" : "")
                 + (config.cold ? ", cold reads" : ", warm reads"),
@@ -31,6 +32,13 @@ public enum TextReport {
         }
         lines.append("------------------------------------------------")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// "1.00 GiB (default)", "64.0 MiB", "0 (pread only)": the budget kvstore opens with.
+    static func mappingBudget(_ config: BenchConfig) -> String {
+        let bytes = config.mappingBudgetBytes
+        let size = bytes == 0 ? "0 (pread only)" : bytes >= 1_048_576 ? Format.bytes(Int64(bytes)) : "\(bytes) bytes"
+        return config.mappingBudget == .engineDefault ? size + " (default)" : size
     }
 
     /// The heading of one engine's section.
@@ -48,9 +56,24 @@ public enum TextReport {
             line += r.attempted.map { " (\(found) of \($0) found)" } ?? " (\(found) entries)"
         }
         if let note = r.note { line += " [\(note)]" }
-        var text = line + "\n"
+        var text = line + "\n" + processLine(r)
         if !r.latencyByOperation.isEmpty { text += latencyTable(r.latencyByOperation) }
         return text
+    }
+
+    /// The memory, page-fault and mapping figures of a result: "    memory: peak RSS 52 MiB, VmSize 1.10 GiB; page
+    /// faults 1210 minor, 0 major; mapped 64.0 MiB in 1 segment at the end, 1 map and 0 unmaps during".
+    static func processLine(_ r: BenchResult) -> String {
+        let p = r.process
+        var line = "    memory: peak RSS " + Format.bytes(Int64(p.peakRSSKB) * 1024) + ", VmSize "
+            + Format.bytes(Int64(p.vmSizeKB) * 1024) + "; page faults \(p.minorFaults) minor, \(p.majorFaults) major"
+        if let m = r.mapping {
+            line += "; mapped " + Format.bytes(Int64(m.mappedBytes)) + " in \(m.mappedSegments) segment"
+                + (m.mappedSegments == 1 ? "" : "s") + " at the end, \(m.segmentMaps) map"
+                + (m.segmentMaps == 1 ? "" : "s") + " and \(m.segmentUnmaps) unmap"
+                + (m.segmentUnmaps == 1 ? "" : "s") + " during"
+        }
+        return line + "\n"
     }
 
     /// A benchmark that did not run.

@@ -98,6 +98,40 @@ public struct ScrambledZipfianGenerator: Sendable {
     }
 }
 
+/// `--zipfian`: where the popular items of the YCSB workloads' zipfian distribution lie among the key numbers.
+public enum ZipfianOrder: String, Sendable, Equatable, CaseIterable {
+    /// YCSB's `ScrambledZipfianGenerator` (what its "zipfian" is): the popular items hashed all over the key space.
+    case scrambled
+    /// The plain `ZipfianGenerator` over the item numbers: key 0 is the most popular, then key 1, and so on. The
+    /// hottest keys are the ones a sequential load (fillseq, YCSB's load phase) wrote first: in a log-structured
+    /// store they sit together in the first segments.
+    case ordered
+}
+
+/// The zipfian key choice of `--zipfian` over key numbers `0 ..< count`.
+public struct ZipfianKeys: Sendable {
+    // One of the two is set; mutated in place through `!`, so a choice copies no generator.
+    private var scrambled: ScrambledZipfianGenerator?
+    private var ordered: ZipfianGenerator?
+    private let count: UInt64
+
+    /// Keys `0 ..< count` (`count` ≥ 1). `ordered` computes ζ(count) first: O(count), so before timing starts.
+    public init(_ order: ZipfianOrder, count: UInt64) {
+        self.count = Swift.max(count, 1)
+        switch order {
+        case .scrambled: scrambled = ScrambledZipfianGenerator(min: 0, max: self.count - 1)
+        case .ordered: ordered = ZipfianGenerator(min: 0, max: self.count - 1)
+        }
+    }
+
+    /// The next key number.
+    @inline(__always)
+    public mutating func next(using random: inout SplitMix64) -> UInt64 {
+        if ordered != nil { return ordered!.next(itemCount: count, using: &random) }
+        return scrambled!.next(using: &random)
+    }
+}
+
 /// YCSB's `SkewedLatestGenerator` ("latest"): the most recently inserted item is the most popular, then the one
 /// before it, following a Zipfian over the distance from the newest item.
 public struct LatestGenerator: Sendable {

@@ -43,6 +43,8 @@ final class ReadView: Sendable {
     let mappings: MappingTable
     /// The ``ViewBox`` stripe this copy belongs to: where a get counts its read (``ReadCounter``).
     let stripe: Int
+    /// ``index``'s slots, probed without touching the shared index object (``SlotTable``).
+    let slots: SlotTable
 
     init(index: HashIndex, segments: SegmentTable, descriptors: DescriptorTable = .empty, watch: IndexWatch? = nil,
          acceptedMark: UInt64 = 0, mappings: MappingTable = .empty, stripe: Int = 0) {
@@ -53,6 +55,7 @@ final class ReadView: Sendable {
         self.acceptedMark = acceptedMark
         self.mappings = mappings
         self.stripe = stripe
+        self.slots = index.table
     }
 
     /// The same view as a new object for `stripe`: each stripe of a ``ViewBox`` holds its own, so

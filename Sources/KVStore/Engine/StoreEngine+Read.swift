@@ -61,16 +61,20 @@ extension StoreEngine {
 
     private func value<R>(forKey key: UnsafeRawBufferPointer, view: inout ReadView, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         let hash = hasher.hash(key)
-        return try view.index.probe(hash: hash) { (_, word) throws -> R?? in
+        return try view.slots.probe(hash: hash) { (_, word) throws -> R?? in
             let location = Location(word: word)
-            guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
-            file.reads.count(stripe: view.stripe)
+            // In place, touching only memory of this view's own stripe and the mapped bytes: no
+            // shared object's reference count is written on this path.
             if let region = view.mappings.region(location.segmentID) {
-                let (record, header) = try Self.mappedRecord(region, at: location.offset, file: file)
+                ReadCounter.count(at: region.counter, stripe: view.stripe)
+                let (record, header) = try mappedRecord(region, at: location, view: view)
                 guard RecordHeader.keyMatches(UnsafeRawBufferPointer(start: record, count: header.length), key) else { return nil }
                 let stored = UnsafeRawBufferPointer(start: record + RecordHeader.size + header.keyLength, count: header.storedValueLength)
-                return .some(try Self.deliver(stored, header: header, file: file, offset: location.offset, body))
+                guard header.isCompressed else { return .some(try body(stored)) }
+                return .some(try decompressed(stored, header: header, at: location, view: view, body))
             }
+            guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            file.reads.count(stripe: view.stripe)
             let readLength = try recordLength(at: location, key: key, file: file, table: view.descriptors)
             guard readLength > 0 else { return nil }  // another key with the same hash
             return try ScratchBuffer.with(readLength) { (buffer) throws -> R?? in
@@ -79,35 +83,47 @@ extension StoreEngine {
                 let record = UnsafeRawBufferPointer(start: buffer, count: header.length)
                 guard RecordHeader.keyMatches(record, key) else { return nil }  // another key with the same hash
                 let stored = UnsafeRawBufferPointer(start: buffer + RecordHeader.size + header.keyLength, count: header.storedValueLength)
-                return .some(try Self.deliver(stored, header: header, file: file, offset: location.offset, body))
+                guard header.isCompressed else { return .some(try body(stored)) }
+                return .some(try decompressed(stored, header: header, at: location, view: view, body))
             }
         } ?? nil
     }
 
-    /// Hands a record's value to `body`: the stored bytes themselves (in a mapping or the read
-    /// buffer), or, for a compressed value, the bytes it decompresses to in a per-thread buffer.
-    @inline(__always)
-    private static func deliver<R>(_ stored: UnsafeRawBufferPointer, header: RecordHeader, file: SegmentFile, offset: Int,
-                                   _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard header.isCompressed else { return try body(stored) }
-        return try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R in
+    /// Hands the value a compressed record decompresses to, in a per-thread buffer, to `body`.
+    private func decompressed<R>(_ stored: UnsafeRawBufferPointer, header: RecordHeader, at location: Location, view: ReadView,
+                                 _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R in
             guard LZ4.decompress(stored, into: out, rawLength: header.rawValueLength) else {
-                throw KVError.corruption("compressed value does not decompress", path: file.path, offset: Int64(offset))
+                throw KVError.corruption("compressed value does not decompress", path: segmentPath(location.segmentID, view: view),
+                                         offset: Int64(location.offset))
             }
             return try body(UnsafeRawBufferPointer(start: out, count: header.rawValueLength))
         }
     }
 
-    /// The record at `offset` of a mapped segment, checked in place exactly as a record read with
-    /// `pread` is (``validRecord(_:_:file:offset:)``): bounds first, so that no damaged slot can
-    /// make a get touch a byte outside the mapping.
+    /// The record at `location` in a mapped segment, checked in place exactly as a record read
+    /// with `pread` is (``check(_:_:)``): bounds first, so that no damaged slot can make a get
+    /// touch a byte outside the mapping.
     @inline(__always)
-    static func mappedRecord(_ region: MappedRegion, at offset: Int, file: SegmentFile) throws(KVError) -> (UnsafeRawPointer, RecordHeader) {
+    func mappedRecord(_ region: MappedRegion, at location: Location, view: ReadView) throws(KVError) -> (UnsafeRawPointer, RecordHeader) {
+        let offset = location.offset
         guard offset >= SegmentHeader.size, offset < region.length else {
-            throw KVError.corruption("the index points past the end of the segment", path: file.path, offset: Int64(offset))
+            throw KVError.corruption("the index points past the end of the segment", path: segmentPath(location.segmentID, view: view),
+                                     offset: Int64(offset))
         }
         let record = region.start + offset
-        return (record, try validRecord(record, region.length - offset, file: file, offset: offset))
+        switch Self.check(record, region.length - offset) {
+        case .valid(let header): return (record, header)
+        case .invalid(let reason):
+            throw KVError.corruption(reason, path: segmentPath(location.segmentID, view: view), offset: Int64(offset))
+        }
+    }
+
+    /// The path of segment `id`, for an error (kept off the read path: a `String` is a shared
+    /// object too).
+    @inline(never)
+    func segmentPath(_ id: UInt32, view: ReadView) -> String {
+        view.segments.file(id)?.path ?? directory + "/" + FileNames.segment(id)
     }
 
     /// How many bytes to read for the record at `location`: its length code's, or, for a large
@@ -157,15 +173,16 @@ extension StoreEngine {
     private func indexedSequence(forKey key: UnsafeRawBufferPointer, view: inout ReadView) throws(KVError) -> UInt64? {
         let hash = hasher.hash(key)
         let needed = RecordHeader.size + key.count
-        return try view.index.probe(hash: hash) { (_, word) throws(KVError) -> UInt64? in
+        return try view.slots.probe(hash: hash) { (_, word) throws(KVError) -> UInt64? in
             let location = Location(word: word)
-            guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
-            file.reads.count(stripe: view.stripe)
             if let region = view.mappings.region(location.segmentID) {
+                ReadCounter.count(at: region.counter, stripe: view.stripe)
                 guard location.offset >= SegmentHeader.size, location.offset <= region.length - needed else { return nil }
                 let record = UnsafeRawBufferPointer(start: region.start + location.offset, count: needed)
                 return RecordHeader.keyMatches(record, key) ? RecordHeader.storedSequence(record.baseAddress!) : nil
             }
+            guard let file = try segmentFile(location.segmentID, view: &view) else { return nil }
+            file.reads.count(stripe: view.stripe)
             return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> UInt64? in
                 let n = try file.read(into: buffer, count: needed, at: location.offset, table: view.descriptors)
                 let record = UnsafeRawBufferPointer(start: buffer, count: n)
@@ -190,18 +207,30 @@ extension StoreEngine {
         throw KVError.corruption("the index points into segment \(id), which does not exist", path: directory + "/" + FileNames.index, offset: 0)
     }
 
-    /// Parses a record read from `file`; anything but a complete, checksummed put is corruption.
+    /// What the bytes at a record's position are: a complete, checksummed put, or why not.
+    enum RecordCheck {
+        case valid(RecordHeader)
+        case invalid(String)
+    }
+
+    /// The one decision of what a get accepts as its record, wherever the bytes are (mapped or
+    /// read): anything but a complete, checksummed put is corruption.
+    @inline(__always)
+    static func check(_ record: UnsafeRawPointer, _ count: Int) -> RecordCheck {
+        switch RecordHeader.parse(record, available: count) {
+        case .record(let header) where header.kind == .put: .valid(header)
+        case .record: .invalid("the index points at a record that is not a put")
+        case .end: .invalid("the index points past the end of the log")
+        case .invalid(let reason): .invalid(reason)
+        }
+    }
+
+    /// Parses a record read from `file` (``check(_:_:)``); throws corruption naming the file.
     @inline(__always)
     static func validRecord(_ buffer: UnsafeRawPointer, _ count: Int, file: SegmentFile, offset: Int) throws(KVError) -> RecordHeader {
-        switch RecordHeader.parse(buffer, available: count) {
-        case .record(let header) where header.kind == .put:
-            return header
-        case .record:
-            throw KVError.corruption("the index points at a record that is not a put", path: file.path, offset: Int64(offset))
-        case .end:
-            throw KVError.corruption("the index points past the end of the log", path: file.path, offset: Int64(offset))
-        case .invalid(let reason):
-            throw KVError.corruption(reason, path: file.path, offset: Int64(offset))
+        switch check(buffer, count) {
+        case .valid(let header): return header
+        case .invalid(let reason): throw KVError.corruption(reason, path: file.path, offset: Int64(offset))
         }
     }
 }

@@ -49,7 +49,7 @@ final class Writer: @unchecked Sendable {
         self.nextSequence = nextSequence
         self.mappings = mappings
         if mappings.budget > 0 {
-            activeRegion = ActiveRegion(segmentID: active.id, mapping: active.mapping)
+            activeRegion = ActiveRegion(segment: active)
             mappings.setActive(activeRegion)
         }
     }
@@ -328,7 +328,7 @@ final class Writer: @unchecked Sendable {
         // new views no longer list it; then the gets still under way finish with it.
         releaseActiveRegion(sealedAt: sealedEnd)
         if mappings.budget > 0 {
-            activeRegion = ActiveRegion(segmentID: next.id, mapping: next.mapping)
+            activeRegion = ActiveRegion(segment: next)
             mappings.setActive(activeRegion)
         }
         // Dropping the old ActiveSegment unmaps it (the writer holds the only reference now); only

@@ -2,6 +2,8 @@
 struct MappedRegion {
     let start: UnsafeRawPointer
     let length: Int
+    /// Where a get from it counts its read (``ReadCounter/count(at:stripe:)``).
+    let counter: UnsafeMutableRawPointer
 }
 
 /// The segments mapped at one moment, by id: what a ``ReadView`` carries so that a get finds a
@@ -12,6 +14,7 @@ struct MappingTable: Sendable {
         /// The mapping's address as an integer (pointers are not `Sendable`); 0 for none.
         var start: UInt
         var length: Int
+        var counter: UInt
     }
 
     private let base: UInt32
@@ -31,9 +34,10 @@ struct MappingTable: Sendable {
             slots = []
             return
         }
-        var slots = [Slot](repeating: Slot(start: 0, length: 0), count: Int(high - low) + 1)
+        var slots = [Slot](repeating: Slot(start: 0, length: 0, counter: 0), count: Int(high - low) + 1)
         for mapping in mappings {
-            slots[Int(mapping.segmentID - low)] = Slot(start: UInt(bitPattern: mapping.base), length: mapping.length)
+            slots[Int(mapping.segmentID - low)] = Slot(start: UInt(bitPattern: mapping.base), length: mapping.length,
+                                                       counter: UInt(bitPattern: mapping.reads.base))
         }
         base = low
         self.slots = slots
@@ -45,11 +49,14 @@ struct MappingTable: Sendable {
             let i = Int(id &- base)
             if i < slots.count {
                 let slot = slots[i]
-                if slot.start != 0 { return MappedRegion(start: UnsafeRawPointer(bitPattern: slot.start)!, length: slot.length) }
+                if slot.start != 0 {
+                    return MappedRegion(start: UnsafeRawPointer(bitPattern: slot.start)!, length: slot.length,
+                                        counter: UnsafeMutableRawPointer(bitPattern: slot.counter)!)
+                }
             }
         }
         if let active, active.segmentID == id {
-            return MappedRegion(start: UnsafeRawPointer(active.mapping.base), length: active.readableLength)
+            return MappedRegion(start: UnsafeRawPointer(active.mapping.base), length: active.readableLength, counter: active.reads.base)
         }
         return nil
     }

@@ -21,11 +21,21 @@ final class ReadCounter: @unchecked Sendable {
     deinit { slots.deallocate() }
 
     @inline(__always) private func slot(_ stripe: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (slots + (stripe & (Self.stripes - 1)) * Self.lineBytes).assumingMemoryBound(to: Atomic<UInt64>.self)
+        Self.slot(slots, stripe)
     }
 
-    @inline(__always) func count(stripe: Int) {
-        let counter = slot(stripe)
+    @inline(__always) private static func slot(_ base: UnsafeMutableRawPointer, _ stripe: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + (stripe & (stripes - 1)) * lineBytes).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    @inline(__always) func count(stripe: Int) { Self.count(at: slots, stripe: stripe) }
+
+    /// The counters' memory, for a ``MappingTable`` to count through without touching this object
+    /// (its reference count is shared by every reading core). Valid while the counter lives.
+    var base: UnsafeMutableRawPointer { slots }
+
+    @inline(__always) static func count(at base: UnsafeMutableRawPointer, stripe: Int) {
+        let counter = slot(base, stripe)
         counter.pointee.store(counter.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 

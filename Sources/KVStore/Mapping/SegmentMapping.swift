@@ -21,12 +21,15 @@ final class SegmentMapping: @unchecked Sendable {
     let base: UnsafeRawPointer
     /// The file's size when it was mapped, which is the sealed segment's size for ever.
     let length: Int
+    /// The segment's read counter: gets from the mapping count there (kept alive with it).
+    let reads: ReadCounter
     private let onUnmap: @Sendable (Int) -> Void
 
-    init(segmentID: UInt32, base: UnsafeRawPointer, length: Int, onUnmap: @escaping @Sendable (Int) -> Void) {
+    init(segmentID: UInt32, base: UnsafeRawPointer, length: Int, reads: ReadCounter, onUnmap: @escaping @Sendable (Int) -> Void) {
         self.segmentID = segmentID
         self.base = base
         self.length = length
+        self.reads = reads
         self.onUnmap = onUnmap
     }
 
@@ -43,7 +46,7 @@ final class SegmentMapping: @unchecked Sendable {
         let base: UnsafeRawPointer
         do { base = try Sys.mapReadOnly(descriptor.fd, length: length) } catch { throw error.kvError("mmap", path: file.path) }
         MappingManager.adviseAndPrefault(base, length: length)
-        return SegmentMapping(segmentID: file.id, base: base, length: length, onUnmap: onUnmap)
+        return SegmentMapping(segmentID: file.id, base: base, length: length, reads: file.reads, onUnmap: onUnmap)
     }
 
     /// Bytes of address space the mapping takes: whole pages.
@@ -65,12 +68,14 @@ final class SegmentMapping: @unchecked Sendable {
 final class ActiveRegion: Sendable {
     let segmentID: UInt32
     let mapping: MappedFile
+    let reads: ReadCounter
     private let limit: Atomic<Int>
 
-    init(segmentID: UInt32, mapping: MappedFile) {
-        self.segmentID = segmentID
-        self.mapping = mapping
-        self.limit = Atomic(mapping.length)
+    init(segment: ActiveSegment) {
+        self.segmentID = segment.id
+        self.mapping = segment.mapping
+        self.reads = segment.file.reads
+        self.limit = Atomic(segment.mapping.length)
     }
 
     @inline(__always) var readableLength: Int { limit.load(ordering: .acquiring) }

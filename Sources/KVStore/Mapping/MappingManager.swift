@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Synchronization
 
 /// Decides, in the background, which sealed segments are mapped for reads, within
@@ -24,14 +23,9 @@ final class MappingManager: Sendable {
     /// Which segments of a view may be mapped: sealed ones, never truncated or written again.
     private let isMappable: @Sendable (SegmentFile, ReadView) -> Bool
     private let counters = Counters()
-    private let queue = DispatchQueue(label: "KVStore.mapping", qos: .utility)
-    private let timer = Mutex<TimerBox?>(nil)
-
-    /// DispatchSource is thread-safe but not annotated `Sendable`.
-    private final class TimerBox: @unchecked Sendable {
-        let source: DispatchSourceTimer
-        init(_ source: DispatchSourceTimer) { self.source = source }
-    }
+    /// The thread that decides (``BackgroundThread``: one for the life of the store).
+    private let thread = Mutex<BackgroundThread?>(nil)
+    private let stopping = Atomic(false)
 
     /// What is counted as mappings come and go (shared with every ``SegmentMapping``'s deinit).
     final class Counters: Sendable {
@@ -80,25 +74,30 @@ final class MappingManager: Sendable {
     /// Starts deciding (nothing to do with a budget of 0).
     func start() {
         guard budget > 0 else { return }
-        if mapsEverything { queue.sync { tick() } }
+        if mapsEverything { tick() }
         let interval = mapsEverything ? 10 : Self.tickInterval
-        let source = DispatchSource.makeTimerSource(queue: queue)
-        source.schedule(deadline: .now() + .milliseconds(interval), repeating: .milliseconds(interval),
-                        leeway: .milliseconds(interval / 4))
-        source.setEventHandler { [weak self] in self?.tick() }
-        let box = TimerBox(source)
-        timer.withLock { $0 = box }
-        source.resume()
+        // Sleeps in short steps, so that close() waits at most one step for it; holds the manager
+        // only while it decides, so a store dropped without close() lets the thread end too.
+        let started = BackgroundThread.start { [weak self] in
+            var slept = 0
+            while true {
+                usleep(10_000)
+                slept += 10
+                guard let manager = self, !manager.stopping.load(ordering: .relaxed) else { return }
+                if slept >= interval {
+                    manager.tick()
+                    slept = 0
+                }
+            }
+        }
+        thread.withLock { $0 = started }
     }
 
     /// Stops deciding and lets go of every mapping; each is unmapped when the last view holding
     /// it is gone. Waits for a decision under way.
     func close() {
-        timer.withLock { box in
-            box?.source.cancel()
-            box = nil
-        }
-        queue.sync {}
+        stopping.store(true, ordering: .relaxed)
+        if let running = thread.withLock({ $0.take() }) { running.join() }
         state.withLock { s in
             s.closed = true
             s.mapped = [:]
@@ -150,7 +149,7 @@ final class MappingManager: Sendable {
     }
 
     /// Runs one decision now (tests; the timer runs them otherwise).
-    func decideNow() { queue.sync { tick() } }
+    func decideNow() { tick() }
 
     // MARK: - Deciding
 

@@ -251,3 +251,51 @@ struct MappedReadTests {
         }
     }
 }
+
+/// The advice the kernel was given, as it reports it (`VmFlags` in `/proc/self/smaps`: `rr` is
+/// `MADV_RANDOM`).
+@Suite("Mapping: advice")
+struct MappingAdviceTests {
+    /// The `VmFlags` of every mapping of `path` in this process.
+    static func flags(of path: String) throws -> [[String]] {
+        // Read to the end: /proc files report a size of 0.
+        let fd = open("/proc/self/smaps", O_RDONLY)
+        guard fd >= 0 else { throw FileSurgery.Failure(description: "open smaps: errno \(errno)") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        let smaps = String(decoding: bytes, as: UTF8.self)
+        var result: [[String]] = []
+        var inside = false
+        for line in smaps.split(separator: "\n", omittingEmptySubsequences: false) {
+            if let first = line.first, first.isHexDigit, line.contains("-"), line.split(separator: " ").count >= 5 {
+                inside = line.hasSuffix(" " + path) || line.hasSuffix("\t" + path)
+            } else if inside, line.hasPrefix("VmFlags:") {
+                result.append(line.dropFirst("VmFlags:".count).split(separator: " ").map(String.init))
+            }
+        }
+        return result
+    }
+
+    @Test func theIndexAndMappedSegmentsAreAdvisedForRandomAccess() throws {
+        try withTemporaryDirectory { dir in
+            var configuration = TestStores.configuration(segmentSize: 64 << 10)
+            configuration.automaticCompaction = nil
+            let store = try Store(path: dir, configuration: configuration)
+            for i in 0..<2_000 { try store.set([UInt8](repeating: UInt8(i % 251), count: 100), forKey: Array("k\(i)".utf8)) }
+            for _ in 0..<3 { for i in 0..<2_000 { _ = try store.value(forKey: Array("k\(i)".utf8)) } }
+            store.engine.mappings.decideNow()
+            let index = try Self.flags(of: dir + "/index")
+            #expect(!index.isEmpty && index.allSatisfy { $0.contains("rr") }, "\(index)")
+            let first = try FileSurgery.segmentNames(in: dir).first!
+            let segment = try Self.flags(of: dir + "/" + first)
+            #expect(segment.count == 1 && segment[0].contains("rr") && !segment[0].contains("wr"), "\(segment)")
+            try store.close()
+        }
+    }
+}

@@ -85,14 +85,18 @@ final class LiveReader: Sendable {
                 guard let (index, trust) = try HashIndex.open(path: indexPath, storeID: storeID, hashSeed: hashSeed,
                                                               bootID: bootID, writable: false) else { break }
                 let mark = index.replacedToken
-                if mark != 0 && attempts < Self.renameWaits {
-                    // A writer marks the old file just before it renames the new one over it.
+                // A writer marks the old file just before it renames the new one over it: wait for
+                // the rename while that writer lives (a loaded machine can hold it between the two
+                // for milliseconds; taking the marked file then would leave this reader on a file
+                // no longer at the path, with nothing left to tell it so), and briefly when none is.
+                if mark != 0 && attempts < (alive ? Self.renameWaitsWhileAlive : Self.renameWaits) {
                     attempts += 1
                     usleep(100)
                     continue
                 }
                 // Still marked, still at the path: the writer died between the mark and the rename,
-                // and this is the index; the next writer clears the mark.
+                // and this is the index; the next writer clears the mark. (Every later call checks
+                // that it is still the file at the path, ``needsRefresh(_:)``.)
                 let cleanAtEnd: Bool
                 if trust == .clean, let last = files.last, index.covered.segmentID == last.id {
                     cleanAtEnd = (try? last.size()) == index.covered.offset
@@ -127,8 +131,11 @@ final class LiveReader: Sendable {
     }
 
     /// How many times (100 µs apart) a reader that found the index marked replaced opens it again
-    /// before it takes the marked file as the index.
+    /// before it takes the marked file as the index: when no writer is alive...
     static let renameWaits = 20
+    /// ...and while the writer that marked it is alive (up to 5 s: a new writer clears a leftover
+    /// mark during its recovery, which can take that long on a big store).
+    static let renameWaitsWhileAlive = 50_000
 
     /// The store's segments, oldest first. One that vanishes while it is listed (compaction
     /// deleted it) is left out: its live records were copied forward first. Segments in `known`
@@ -175,17 +182,28 @@ final class LiveReader: Sendable {
     /// fresh one. Two loads from a line the writer stores to only for batches and replacements.
     @inline(__always) func current(_ view: ReadView) throws(KVError) -> ReadView {
         let index = view.index
-        if index.replacedToken == view.acceptedMark && index.applyingBatch == 0 && view.watch == nil { return view }
+        if index.replacedToken == view.acceptedMark && view.acceptedMark == 0 && index.applyingBatch == 0 && view.watch == nil {
+            return view
+        }
         return try needsRefresh(view) ? try refresh() : view
     }
 
     private func needsRefresh(_ view: ReadView) throws(KVError) -> Bool {
         if view.index.replacedToken != view.acceptedMark { return true }
+        // A marked file taken as the index (its writer died between the mark and the rename):
+        // rare, and then every call checks that it is still the file at the path.
+        if view.acceptedMark != 0, !isStillTheIndex(view.index) { return true }
         if let watch = view.watch { return watch.changed }
         // A batch being applied: by a live writer (it finishes in microseconds), or by one that
         // died half way, whose index then holds part of a batch until the next writer replays it.
         guard view.index.applyingBatch != 0 else { return false }
         return try !writerIsAlive()
+    }
+
+    /// Whether the file at the index's path is still `index`'s file.
+    private func isStillTheIndex(_ index: HashIndex) -> Bool {
+        guard let mapped = try? Sys.identity(index.file.fd) else { return true }
+        return Sys.identity(ofPath: indexPath) == mapped
     }
 
     /// Moves to the index the store has now, once, whichever thread gets here first.

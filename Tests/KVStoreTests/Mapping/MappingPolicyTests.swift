@@ -88,7 +88,7 @@ struct MappingPolicyTests {
     }
 
     @Test func decisionsNeverPlanPastTheBudget() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<2_000 {
             let budget = Int(rng.next() % 64 + 1) * Self.mib
             var candidates: [Candidate] = []
@@ -111,17 +111,5 @@ struct MappingPolicyTests {
             for id in decision.unmap { #expect(candidates.first { $0.id == id }!.isMapped) }
             for id in decision.map { #expect(!candidates.first { $0.id == id }!.isMapped) }
         }
-    }
-}
-
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

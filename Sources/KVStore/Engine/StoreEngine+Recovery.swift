@@ -57,7 +57,8 @@ extension StoreEngine {
         // Sealed segments were truncated to their records before they were sealed (``Writer``'s
         // roll), and are never written again: they may be mapped.
         let mappings = MappingManager(budget: configuration.mappingBudget, views: views,
-                                      mapsEverything: configuration.mapsEverySealedSegment) { file, _ in
+                                      mapsEverything: configuration.mapsEverySealedSegment,
+                                      decidesInBackground: configuration.decidesMappingsInBackground) { file, _ in
             file.state >= .sealed && file.state < .retired
         }
         let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)

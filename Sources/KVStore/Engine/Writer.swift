@@ -323,7 +323,6 @@ final class Writer: @unchecked Sendable {
         // Stays pinned (so the sealer's sync needs no new descriptor) until the sealer unpins it.
         let sealedDescriptor = active.descriptor
         let sealedEnd = active.end
-        sealedFile.lifecycle.advance(to: .sealed)
         // Gets in this process read the old segment in place no further than its records, and
         // new views no longer list it; then the gets still under way finish with it.
         releaseActiveRegion(sealedAt: sealedEnd)
@@ -338,6 +337,9 @@ final class Writer: @unchecked Sendable {
             do { try Sys.truncate(sealedDescriptor.fd, length: Int64(sealedEnd)) } catch {
                 throw error.kvError("ftruncate", path: sealedFile.path)
             }
+            // Sealed only now, truncated to its records: from here on the mapping manager may map
+            // it, at the size it will keep for ever.
+            sealedFile.lifecycle.advance(to: .sealed)
             try next.commitName()
         } catch {
             // The writer is past the point of no return: refuse further writes until reopened,

@@ -64,10 +64,16 @@ final class MappingManager: Sendable {
     /// of damaged, torn and crashed stores run again with everything mapped).
     private let mapsEverything: Bool
 
-    init(budget: Int, views: ViewBox, mapsEverything: Bool = false, isMappable: @escaping @Sendable (SegmentFile, ReadView) -> Bool) {
+    /// Whether decisions run on their own thread; tests that decide step by step
+    /// (``decideNow()``) turn it off, so that no decision between their steps halves the heat.
+    private let decidesInBackground: Bool
+
+    init(budget: Int, views: ViewBox, mapsEverything: Bool = false, decidesInBackground: Bool = true,
+         isMappable: @escaping @Sendable (SegmentFile, ReadView) -> Bool) {
         self.budget = max(0, budget)
         self.views = views
         self.mapsEverything = mapsEverything
+        self.decidesInBackground = decidesInBackground
         self.isMappable = isMappable
     }
 
@@ -75,6 +81,7 @@ final class MappingManager: Sendable {
     func start() {
         guard budget > 0 else { return }
         if mapsEverything { tick() }
+        guard decidesInBackground else { return }
         let interval = mapsEverything ? 10 : Self.tickInterval
         // Sleeps in short steps, so that close() waits at most one step for it; holds the manager
         // only while it decides, so a store dropped without close() lets the thread end too.

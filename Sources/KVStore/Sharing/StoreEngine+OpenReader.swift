@@ -41,7 +41,8 @@ extension StoreEngine {
         // records before it moved on (FORMAT.md §8). The writer's active segment is read with
         // pread: the writer truncates it when it seals it, which would be SIGBUS under a mapping.
         let mappings = MappingManager(budget: configuration.mappingBudget, views: views,
-                                      mapsEverything: configuration.mapsEverySealedSegment) { file, view in
+                                      mapsEverything: configuration.mapsEverySealedSegment,
+                                      decidesInBackground: configuration.decidesMappingsInBackground) { file, view in
             file.id < view.index.covered.segmentID
         }
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: directoryFD, writtenSequence: choice.index.lastSequence)

@@ -110,6 +110,8 @@ extension Store {
         var rebuildIndex = false
         /// Map every sealed segment at once, read or not (``MappingManager``).
         var mapsEverySealedSegment = false
+        /// Mapping decisions on the manager's thread; tests that call `decideNow()` turn it off.
+        var decidesMappingsInBackground = true
 
         /// A configuration with every default.
         public init() {

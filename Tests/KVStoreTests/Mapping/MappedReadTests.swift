@@ -18,6 +18,8 @@ struct MappedReadTests {
         var configuration = TestStores.configuration(segmentSize: Self.segmentSize)
         configuration.mappingBudget = budget
         configuration.automaticCompaction = nil
+        // Step by step: only the test's own decideNow() decides.
+        configuration.decidesMappingsInBackground = false
         return configuration
     }
 
@@ -286,6 +288,7 @@ struct MappingAdviceTests {
         try withTemporaryDirectory { dir in
             var configuration = TestStores.configuration(segmentSize: 64 << 10)
             configuration.automaticCompaction = nil
+            configuration.decidesMappingsInBackground = false
             let store = try Store(path: dir, configuration: configuration)
             for i in 0..<2_000 { try store.set([UInt8](repeating: UInt8(i % 251), count: 100), forKey: Array("k\(i)".utf8)) }
             for _ in 0..<3 { for i in 0..<2_000 { _ = try store.value(forKey: Array("k\(i)".utf8)) } }

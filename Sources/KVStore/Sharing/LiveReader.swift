@@ -90,8 +90,18 @@ final class LiveReader: Sendable {
                 // for milliseconds; taking the marked file then would leave this reader on a file
                 // no longer at the path, with nothing left to tell it so), and briefly when none is.
                 if mark != 0 && attempts < (alive ? Self.renameWaitsWhileAlive : Self.renameWaits) {
+                    // Waits on this mapping, without opening the file again: the rename puts
+                    // another file at the path, a new writer clears the mark. Whether the writer
+                    // still lives is tested every 10 ms.
+                    let mapped = try? Sys.identity(index.file.fd)
+                    var stillAlive = alive
                     attempts += 1
-                    usleep(100)
+                    while attempts < (stillAlive ? Self.renameWaitsWhileAlive : Self.renameWaits), index.replacedToken == mark,
+                          Sys.identity(ofPath: indexPath) == mapped {
+                        attempts += 1
+                        usleep(100)
+                        if attempts % 100 == 0 { stillAlive = try writerIsAlive() }
+                    }
                     continue
                 }
                 // Still marked, still at the path: the writer died between the mark and the rename,

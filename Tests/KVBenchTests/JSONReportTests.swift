@@ -27,7 +27,7 @@ struct JSONReportTests {
         }
         #expect(results.count == 2)
         for key in ["engine", "name", "ops", "seconds", "ops_per_sec", "mb_per_sec", "found", "latency_us",
-                    "peak_rss_kb", "vmsize_kb", "minor_faults", "major_faults", "disk_bytes", "index_bytes_per_key",
+                    "peak_rss_kb", "peak_anon_kb", "vmsize_kb", "minor_faults", "major_faults", "disk_bytes", "index_bytes_per_key",
                     "processes", "writer_ops_per_sec", "background_reads_per_sec"] {
             #expect(first.keys.contains(key), "results[].\(key)")
         }

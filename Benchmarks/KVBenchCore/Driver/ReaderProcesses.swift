@@ -103,7 +103,8 @@ struct ReaderFigures {
         process = ProcessSnapshot(peakRSSKB: reports.map(\.process.peakRSSKB).max() ?? 0,
                                   vmSizeKB: reports.map(\.process.vmSizeKB).max() ?? 0,
                                   minorFaults: reports.reduce(0) { $0 + $1.process.minorFaults },
-                                  majorFaults: reports.reduce(0) { $0 + $1.process.majorFaults })
+                                  majorFaults: reports.reduce(0) { $0 + $1.process.majorFaults },
+                                  peakAnonKB: reports.map(\.process.peakAnonKB).max() ?? 0)
         let start = reports.map(\.start).min() ?? 0, end = reports.map(\.end).max() ?? 0
         seconds = end > start ? Double(end - start) / 1e9 : 0
         mapping = MappingFigures.sum(reports.compactMap(\.mapping))

@@ -33,7 +33,7 @@ struct ReaderReport: Sendable {
             ("checksum", .int(Int(truncatingIfNeeded: tally.checksum))),
             ("start_ns", .int(Int(truncatingIfNeeded: start))), ("end_ns", .int(Int(truncatingIfNeeded: end))),
             ("open_ns", .int(Int(truncatingIfNeeded: openNanos))),
-            ("peak_rss_kb", .int(process.peakRSSKB)), ("vmsize_kb", .int(process.vmSizeKB)),
+            ("peak_rss_kb", .int(process.peakRSSKB)), ("peak_anon_kb", .int(process.peakAnonKB)), ("vmsize_kb", .int(process.vmSizeKB)),
             ("minor_faults", .int(process.minorFaults)), ("major_faults", .int(process.majorFaults)),
             ("mapping", mapping.map { m in
                 .object([("mapped_bytes", .int(m.mappedBytes)), ("mapped_segments", .int(m.mappedSegments)),
@@ -76,7 +76,8 @@ struct ReaderReport: Sendable {
                   end: UInt64(bitPattern: Int64(try int("end_ns"))),
                   openNanos: UInt64(bitPattern: Int64(try int("open_ns"))),
                   process: ProcessSnapshot(peakRSSKB: try int("peak_rss_kb"), vmSizeKB: try int("vmsize_kb"),
-                                           minorFaults: try int("minor_faults"), majorFaults: try int("major_faults")),
+                                           minorFaults: try int("minor_faults"), majorFaults: try int("major_faults"),
+                                           peakAnonKB: (try? int("peak_anon_kb")) ?? 0),
                   mapping: mapping)
     }
 

@@ -84,6 +84,8 @@ public enum JSONReport {
                 ]))
             })),
             ("peak_rss_kb", .int(r.process.peakRSSKB)),
+            // Sampled RssAnon high-water mark: the peak RSS counts a store's mapped file pages.
+            ("peak_anon_kb", .int(r.process.peakAnonKB)),
             ("vmsize_kb", .int(r.process.vmSizeKB)),
             ("minor_faults", .int(r.process.minorFaults)),
             ("major_faults", .int(r.process.majorFaults)),

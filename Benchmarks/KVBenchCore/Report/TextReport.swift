@@ -61,11 +61,12 @@ public enum TextReport {
         return text
     }
 
-    /// The memory, page-fault and mapping figures of a result: "    memory: peak RSS 52 MiB, VmSize 1.10 GiB; page
+    /// The memory, page-fault and mapping figures of a result: "    memory: peak RSS 52 MiB (anonymous 20 MiB), VmSize 1.10 GiB; page
     /// faults 1210 minor, 0 major; mapped 64.0 MiB in 1 segment at the end, 1 map and 0 unmaps during".
     static func processLine(_ r: BenchResult) -> String {
         let p = r.process
-        var line = "    memory: peak RSS " + Format.bytes(Int64(p.peakRSSKB) * 1024) + ", VmSize "
+        var line = "    memory: peak RSS " + Format.bytes(Int64(p.peakRSSKB) * 1024) + " (anonymous "
+            + Format.bytes(Int64(p.peakAnonKB) * 1024) + "), VmSize "
             + Format.bytes(Int64(p.vmSizeKB) * 1024) + "; page faults \(p.minorFaults) minor, \(p.majorFaults) major"
         if let m = r.mapping {
             line += "; mapped " + Format.bytes(Int64(m.mappedBytes)) + " in \(m.mappedSegments) segment"

@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The high-water mark of this process's anonymous memory (`RssAnon` in `/proc/self/status`),
+/// sampled every 10 ms by a thread of its own. The kernel keeps a peak only of the whole RSS
+/// (`VmHWM`), which counts the mapped pages of a store's index and segments: page cache, shared
+/// and reclaimable, not memory the store took. `RssAnon` is what its heap and tables cost.
+enum AnonymousPeak {
+    private static let peak = Atomic<Int>(0)
+    private static let started = Atomic<Bool>(false)
+
+    /// Starts a new peak from the current value (and the sampler, the first time).
+    static func reset() {
+        peak.store(current(), ordering: .relaxed)
+        startOnce()
+    }
+
+    /// The largest `RssAnon` seen since the last reset, KiB (the current value included).
+    static func peakKB() -> Int {
+        let now = current()
+        return max(now, peak.load(ordering: .relaxed))
+    }
+
+    /// `RssAnon` now, KiB; 0 where the kernel does not report it.
+    static func current() -> Int { ProcessSnapshot.statusFields()["RssAnon"] ?? 0 }
+
+    private static func startOnce() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 256 << 10)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        _ = pthread_create(&thread, &attributes, { _ in
+            while true {
+                let now = AnonymousPeak.current()
+                var seen = AnonymousPeak.peak.load(ordering: .relaxed)
+                while now > seen {
+                    let (exchanged, original) = AnonymousPeak.peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+                    if exchanged { break }
+                    seen = original
+                }
+                usleep(10_000)
+            }
+        }, nil)
+    }
+}

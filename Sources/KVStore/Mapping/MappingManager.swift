@@ -100,6 +100,10 @@ final class MappingManager: Sendable {
         thread.withLock { $0 = started }
     }
 
+    /// A store dropped without close(): its thread ends at its next wake-up (it finds no manager)
+    /// and nobody joins it. This may run on that very thread, which drops the last reference.
+    deinit { thread.withLock { $0.take() }?.detach() }
+
     /// Stops deciding and lets go of every mapping; each is unmapped when the last view holding
     /// it is gone. Waits for a decision under way.
     func close() {

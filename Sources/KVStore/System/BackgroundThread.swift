@@ -40,4 +40,7 @@ final class BackgroundThread: @unchecked Sendable {
 
     /// Waits for the thread's body to return.
     func join() { pthread_join(thread, nil) }
+
+    /// Lets the thread's resources go when its body returns, without anyone waiting for it.
+    func detach() { pthread_detach(thread) }
 }

@@ -114,36 +114,35 @@ final class ViewBox: Sendable {
         return view
     }
 
-    /// Publishes a new index and segment table (the writer), with the descriptors published last.
+    /// Publishes a new index and segment table (the writer), with the descriptors and mappings
+    /// published last.
     func publish(_ view: ReadView) {
-        latest.withLock { latest in
-            guard let current = latest else { return }
-            let next = ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors, watch: view.watch,
-                                acceptedMark: view.acceptedMark, mappings: current.mappings)
-            latest = next
-            spread(next)
+        change { current in
+            ReadView(index: view.index, segments: view.segments, descriptors: current.descriptors, watch: view.watch,
+                     acceptedMark: view.acceptedMark, mappings: current.mappings)
         }
     }
 
-    /// Publishes the descriptors open now (the descriptor cache), with the index and segments
-    /// published last.
+    /// Publishes the descriptors open now (the descriptor cache), with the rest published last.
     func publish(descriptors: DescriptorTable) {
-        latest.withLock { latest in
-            guard let current = latest else { return }
-            let next = ReadView(index: current.index, segments: current.segments, descriptors: descriptors, watch: current.watch,
-                                acceptedMark: current.acceptedMark, mappings: current.mappings)
-            latest = next
-            spread(next)
+        change { current in
+            ReadView(index: current.index, segments: current.segments, descriptors: descriptors, watch: current.watch,
+                     acceptedMark: current.acceptedMark, mappings: current.mappings)
         }
     }
 
     /// Publishes the mappings made now (the mapping manager), with the rest published last.
     func publish(mappings: MappingTable) {
+        change { $0.with(mappings: mappings) }
+    }
+
+    /// One publisher's part of the view replaced, under the lock every publisher takes.
+    private func change(_ next: (ReadView) -> ReadView) {
         latest.withLock { latest in
             guard let current = latest else { return }
-            let next = current.with(mappings: mappings)
-            latest = next
-            spread(next)
+            let view = next(current)
+            latest = view
+            spread(view)
         }
     }
 

@@ -215,6 +215,27 @@ struct MappedReadTests {
         }
     }
 
+}
+
+/// Locking the index in memory. Serialized: one test lowers the process's `RLIMIT_MEMLOCK`, which
+/// the other would meet half way.
+@Suite("Mapping: the index locked in memory", .serialized)
+struct IndexLockTests {
+    private func key(_ i: Int) -> [UInt8] { Array("key-\(i)".utf8) }
+    private func value(_ i: Int) -> [UInt8] { Array("value-\(i)-".utf8) + [UInt8](repeating: UInt8(i % 251), count: 120) }
+
+    private func configuration() -> Store.Configuration {
+        var configuration = TestStores.configuration(segmentSize: 64 << 10)
+        configuration.automaticCompaction = nil
+        return configuration
+    }
+
+    private func filledStore(_ dir: String) throws {
+        let store = try Store(path: dir, configuration: configuration())
+        for i in 0..<3_000 { try store.set(value(i), forKey: key(i)) }
+        try store.close()
+    }
+
     @Test func lockingAnIndexPastTheMemoryLockLimitIsAClearError() throws {
         try withTemporaryDirectory { dir in
             try filledStore(dir)
@@ -249,8 +270,25 @@ struct MappedReadTests {
             for i in 0..<20_000 { try store.set(value(i), forKey: key(i)) }
             #expect(try store.statistics.indexCapacity > 20_000)
             for i in 0..<20_000 { #expect(try store.value(forKey: key(i)) == value(i)) }
+            // The grown index is what is locked now (the kernel's count of locked memory).
+            let locked = try Self.statusKB("VmLck")
+            #expect(locked * 1024 >= Int(try store.statistics.indexBytes), "VmLck \(locked) KiB")
             try store.close()
         }
+    }
+
+    /// A kB field of `/proc/self/status`.
+    static func statusKB(_ field: String) throws -> Int {
+        let fd = open("/proc/self/status", O_RDONLY)
+        guard fd >= 0 else { throw FileSurgery.Failure(description: "open status: errno \(errno)") }
+        defer { close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let text = String(decoding: chunk.prefix(max(0, n)), as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.dropFirst(field.count + 1).filter(\.isNumber)) ?? 0
+        }
+        return 0
     }
 }
 

@@ -24,3 +24,6 @@ int kv_fd_identity(int fd, unsigned long long *device, unsigned long long *inode
 
 /// The device and inode of the file at `path` (following symlinks): 0, or -1 with errno set.
 int kv_path_identity(const char *path, unsigned long long *device, unsigned long long *inode);
+
+/// Asks the CPU to bring the cache line at `p` in for writing (a hint; never faults).
+static inline void kv_prefetch(const void *p) { __builtin_prefetch(p, 1, 3); }

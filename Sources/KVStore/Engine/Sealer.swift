@@ -8,13 +8,15 @@ final class Sealer: Sendable {
     private let directory: String
     private let storeID: UInt64
     private let coordinator: SyncCoordinator
+    private let manifest: ManifestFile
     private let onSealed = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Called (on the sealer's queue) after each sealed segment is durable and hinted.
     func setOnSealed(_ action: @escaping @Sendable () -> Void) { onSealed.withLock { $0 = action } }
 
-    init(directory: String, storeID: UInt64, coordinator: SyncCoordinator) {
+    init(directory: String, storeID: UInt64, coordinator: SyncCoordinator, manifest: ManifestFile) {
         self.directory = directory
+        self.manifest = manifest
         self.storeID = storeID
         self.coordinator = coordinator
     }
@@ -47,6 +49,8 @@ final class Sealer: Sendable {
 
     private func writeHint(_ segment: SegmentFile) {
         do {
+            // The compact layout is a compatible feature: on record before the first such file.
+            try manifest.recordCompatibleFeatures(Features.compactHints)
             try HintFile.build(segment: segment, storeID: storeID).write(directory: directory)
             segment.lifecycle.advance(to: .hinted)
         } catch {

@@ -61,7 +61,8 @@ extension StoreEngine {
                                       decidesInBackground: configuration.decidesMappingsInBackground) { file, _ in
             file.state >= .sealed && file.state < .retired
         }
-        let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator)
+        let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator,
+                            manifest: ManifestFile(directory: directory, manifest: manifest))
         let unhinted = files.dropLast().filter { $0.state < .hinted }
         if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted)) }
         var writerConfiguration = configuration
@@ -140,6 +141,7 @@ extension StoreEngine {
         var rebuilder = IndexRebuilder(directory: directory, storeID: manifest.storeID, hashSeed: manifest.hashSeed, hasher: hasher,
                                        bootID: bootID)
         rebuilder.expectedKeys = configuration.expectedKeyCount
+        rebuilder.progress = configuration.rebuildProgress
         let temporary = indexPath + FileNames.temporarySuffix
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()

@@ -7,7 +7,7 @@
 /// ``KVError/Code/incompatibleFormat``.
 enum FormatVersion {
     static let major: UInt16 = 1
-    static let minor: UInt16 = 0
+    static let minor: UInt16 = 1
 }
 
 /// The feature flags of the `STORE` file (FORMAT.md §2.1, §9), in three sets modelled on ext4's:
@@ -19,8 +19,13 @@ enum Features {
     static let knownIncompatible: UInt32 = 0
     /// Read-only-compatible features this build implements: none yet.
     static let knownReadOnlyCompatible: UInt16 = 0
-    /// Compatible features this build implements: none yet (unknown ones are ignored anyway).
-    static let knownCompatible: UInt16 = 0
+    /// Compatible features this build implements (unknown ones are ignored anyway).
+    static let knownCompatible: UInt16 = compactHints
+
+    /// Compatible bit 0, since 1.1: the store may hold hint files of the compact layout
+    /// (``HintLayout/compact``). Builds before 1.1 do not recognize them and scan those segments
+    /// instead; set before the first such file is written.
+    static let compactHints: UInt16 = 1 << 0
 
     /// "bit 3 (0x00000008)", "bits 0, 17 (0x00020001)": the set bits of `flags`, for messages.
     static func describe(_ flags: UInt64, hexDigits: Int) -> String {

@@ -2,12 +2,12 @@
 import Glibc
 #endif
 
-/// Builds a fresh index from the log when the old one cannot be trusted (FORMAT.md §6).
+/// Builds a fresh index from the log when the old one cannot be trusted (FORMAT.md §6), in memory
+/// that does not grow with the history: see ``IndexRebuilder/rebuild(segments:path:generation:)``.
 ///
-/// Sealed segments contribute their hint files (a few bytes per key, read sequentially); segments
-/// without a valid hint are scanned. Keys are compared exactly — a temporary table keeps, per key,
-/// where its bytes are in the hint data — and the newest sequence number wins, so the result does
-/// not depend on the order segments are read in. Only live keys go into the new file: no tombstones.
+/// Sealed segments contribute their hint files (about 20 bytes + key per record, mapped); segments
+/// without a valid hint are scanned. Keys are compared exactly and the newest record of a key
+/// wins; only live keys go into the new file: no tombstones.
 /// What bringing the index up to date with the log found, by replay or by rebuild: one result,
 /// whichever path produced it.
 struct RecoveredLog {
@@ -33,31 +33,64 @@ struct IndexRebuilder {
     let bootID: [UInt8]
     /// The index is made at least large enough for this many keys.
     var expectedKeys = 0
+    /// Told after each segment, and every 2^20 records within a long one.
+    var progress: (@Sendable (Store.RebuildProgress) -> Void)? = nil
 
-    /// One segment's entries, as hint bytes (real or synthesized by scanning).
-    private struct Source {
-        var segmentID: UInt32
-        var hint: HintFile
+    /// Where one segment's records come from: hint bytes (its hint file mapped, or what the first
+    /// pass's scan of it made, kept while small), or a second scan of the segment.
+    private enum Source {
+        case hint(HintBytes, HintLayout.Header)
+        /// The first `records` records of a scan (the later ones, if a writer added any since, are
+        /// after the end the rebuild found).
+        case scan(LogReader.Role, records: Int)
     }
 
+    private struct Planned {
+        var segment: SegmentFile
+        var source: Source
+        var records: Int
+    }
+
+    /// Rebuilds into a new index file at `path`.
+    ///
+    /// Two passes. The first, oldest segment first, decides where each segment's records come
+    /// from and where the log ends: a hint file is checked whole (checksum and every entry) before
+    /// it is trusted, and a segment without one is scanned, which is where a power loss's cut is
+    /// found (the segments after it are not indexed). The second offers every record to a
+    /// ``RebuildTable``, newest segment first, so that a key's newest record is its first: records
+    /// are appended in sequence order and compaction copies forward with new numbers (FORMAT.md
+    /// §7), so a later position is a newer record. Nothing is held per record or per key but the
+    /// table's slots, which live in the mapped file.
     func rebuild(segments: [SegmentFile], path: String, generation: UInt64) throws(KVError) -> RecoveredLog {
-        var sources: [Source] = []
+        var plan: [Planned] = []
         var problems: [KVError] = []
         var tornTail: Int? = nil
         var end = LogPosition(segmentID: segments.last?.id ?? 1, offset: SegmentHeader.size)
         var lost: [SegmentFile] = []
+        var distinct = DistinctKeyEstimate()
+        var keptScanBytes = Self.keptScanBytes
         for (i, segment) in segments.enumerated() {
             let isLast = i == segments.count - 1
-            if !isLast, let hint = HintFile.load(directory: directory, segmentID: segment.id, storeID: storeID),
-               (try? segment.size()).map({ hint.dataEnd <= $0 }) == true {
-                sources.append(Source(segmentID: segment.id, hint: hint))
+            if !isLast, let (map, header) = checkedHint(segmentID: segment.id, distinct: &distinct),
+               (try? segment.size()).map({ header.dataEnd <= $0 }) == true {
+                plan.append(Planned(segment: segment, source: .hint(.mapped(map), header), records: header.entryCount))
                 continue
             }
             // A sealed segment without a hint may not have been synced yet: the reader takes an
             // early end there as the point where a power loss cut the history (FORMAT.md §6).
-            let (hint, stop) = try HintFile.scan(segment, storeID: storeID, role: isLast ? .active(end: nil) : .sealed(hinted: false),
-                                                 purpose: .recover(afterPowerLoss: true))
-            sources.append(Source(segmentID: segment.id, hint: hint))
+            let role: LogReader.Role = isLast ? .active(end: nil) : .sealed(hinted: false)
+            let hasher = self.hasher
+            let (bytes, records, stop) = try HintFile.scanBytes(segment, storeID: storeID, role: role,
+                                                                purpose: .recover(afterPowerLoss: true)) { distinct.add(hasher.hash($0)) }
+            if bytes.count <= keptScanBytes {
+                // Kept for the second pass (the active segment, mostly): no second read and parse.
+                keptScanBytes -= bytes.count
+                let hint = HintBytes.scanned(bytes, path: segment.path)
+                let header = try HintLayout.header(of: hint.bytes, path: segment.path, segmentID: segment.id, storeID: storeID)
+                plan.append(Planned(segment: segment, source: .hint(hint, header), records: records))
+            } else {
+                plan.append(Planned(segment: segment, source: .scan(role, records: records), records: records))
+            }
             switch stop {
             case .end(let offset) where isLast:
                 end = LogPosition(segmentID: segment.id, offset: offset)
@@ -82,60 +115,169 @@ struct IndexRebuilder {
             break
         }
 
-        // The temporary table: open addressing over parallel arrays, twice the entries.
-        let total = sources.reduce(0) { $0 + $1.hint.entries.count }
-        let capacity = max(16, total * 2)
-        var hashes = [UInt64](repeating: 0, count: capacity)
-        var locations = [UInt64](repeating: 0, count: capacity)
-        var sequences = [UInt64](repeating: 0, count: capacity)
-        var keySource = [Int32](repeating: 0, count: capacity)
-        var keyEntry = [Int32](repeating: 0, count: capacity)
-        var removed = [Bool](repeating: false, count: capacity)
+        // Sized for the keys estimated (a few percent more, for the estimate's error); it grows if
+        // they were more, and ``RebuildTable/finish`` copies into the right size if far fewer.
+        let records = plan.reduce(0) { $0 + $1.records }
+        let estimated = min(records, distinct.estimate + distinct.estimate / 32, Self.largestInitialKeys)
+        let initialKeys = max(expectedKeys, estimated)
+        var table = try RebuildTable(path: path, capacity: HashIndex.capacity(forLiveKeys: initialKeys), storeID: storeID,
+                                     hashSeed: hashSeed, generation: generation, bootID: bootID,
+                                     segments: plan.map(\.segment))
         var lastSequence: UInt64 = 0
-
-        for (s, source) in sources.enumerated() {
-            source.hint.bytes.withUnsafeBytes { bytes in
-                let base = bytes.baseAddress!
-                for (e, entry) in source.hint.entries.enumerated() {
-                    lastSequence = max(lastSequence, entry.sequence)
-                    let key = UnsafeRawBufferPointer(start: base + entry.keyStart, count: entry.keyLength)
-                    let hash = hasher.hash(key)
-                    var slot = Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(capacity)).high)
-                    while hashes[slot] != 0 {
-                        if hashes[slot] == hash {
-                            let other = sources[Int(keySource[slot])].hint
-                            let otherEntry = other.entries[Int(keyEntry[slot])]
-                            let same = other.bytes.withUnsafeBytes { o in
-                                otherEntry.keyLength == key.count
-                                    && memcmp(o.baseAddress! + otherEntry.keyStart, key.baseAddress!, key.count) == 0
-                            }
-                            if same { break }
-                        }
-                        slot += 1
-                        if slot == capacity { slot = 0 }
-                    }
-                    if hashes[slot] != 0 && sequences[slot] > entry.sequence { continue }  // an older record
-                    hashes[slot] = hash
-                    locations[slot] = Location(segmentID: source.segmentID, offset: entry.offset, recordLength: entry.length).word
-                    sequences[slot] = entry.sequence
-                    keySource[slot] = Int32(s)
-                    keyEntry[slot] = Int32(e)
-                    removed[slot] = entry.kind == .delete
+        var done = 0
+        var report = Store.RebuildProgress(segments: plan.count, records: records)
+        var newerFirstSequence = UInt64.max
+        for planned in plan.reversed() {
+            var sequences = SequenceRange()
+            try Self.offerRecords(of: planned, hasher: hasher, to: &table, sequences: &sequences) { count, keys in
+                done += count
+                if let progress, count > 0 {
+                    report.recordsRead = done
+                    report.keys = keys
+                    progress(report)
                 }
             }
+            // The order the rebuild relies on: every record of a segment is older than every
+            // record of the segments after it. Never seen broken; reported if it ever is.
+            if sequences.count > 0 {
+                if !sequences.ascending || sequences.last >= newerFirstSequence {
+                    problems.append(.corruption("sequence numbers are out of log order; the later position was taken as the newer record",
+                                                path: planned.segment.path, offset: Int64(SegmentHeader.size)))
+                }
+                newerFirstSequence = sequences.first
+                lastSequence = max(lastSequence, sequences.maximum)
+            }
+            report.segmentsRead += 1
+            report.recordsRead = done
+            report.keys = table.live
+            progress?(report)
         }
-
-        var live = 0
-        for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] { live += 1 }
-        let index = try HashIndex.create(path: path, capacity: HashIndex.capacity(forLiveKeys: max(live, expectedKeys)), storeID: storeID,
-                                         hashSeed: hashSeed, generation: generation, bootID: bootID)
-        for slot in 0..<capacity where hashes[slot] != 0 && !removed[slot] {
-            try index.insertSlot(hash: hashes[slot], location: locations[slot])
-        }
-        index.setCounts(live: live, tombstones: 0)
+        let index = try table.finish(expectedKeys: expectedKeys)
         index.assertBuiltCorrectly("index rebuild")
         index.setCovered(end, sequence: lastSequence)
         return RecoveredLog(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems,
                             replayedRecords: 0, lost: lost)
     }
+
+    /// What the first pass keeps of its scans for the second, at most (anonymous memory).
+    static let keptScanBytes = 32 << 20
+
+    /// At most this many keys' worth of slots before the rebuild knows how many keys there are
+    /// (128 M keys: a 4 GiB file); beyond it the table grows as keys come.
+    static let largestInitialKeys = 1 << 27
+
+    /// The sequence numbers of one segment's records, as offered.
+    private struct SequenceRange {
+        var first: UInt64 = 0
+        var last: UInt64 = 0
+        var maximum: UInt64 = 0
+        var count = 0
+        var ascending = true
+
+        @inline(__always) mutating func add(_ sequence: UInt64) {
+            if count == 0 { first = sequence } else if sequence <= last { ascending = false }
+            last = sequence
+            maximum = max(maximum, sequence)
+            count += 1
+        }
+    }
+
+    /// How far apart the stages of the second pass's pipeline are, in records.
+    private static let depth = 8
+
+    private static func offerRecords(of planned: Planned, hasher: KeyHasher, to table: inout RebuildTable, sequences: inout SequenceRange,
+                              read: (_ records: Int, _ keys: Int) -> Void) throws(KVError) {
+        let segmentID = planned.segment.id
+        switch planned.source {
+        case .hint(let hint, let header):
+            let raw = hint.bytes
+            var count = 0
+            // A pipeline over the records, `depth` apart: hash a record and prefetch its first
+            // slot; `depth` records later, peek at that slot and prefetch the record it points at
+            // (the key an overwrite is compared with); `depth` later again, offer it. The cache
+            // misses of 2 × depth records are in flight at once instead of one after another.
+            let depth = Self.depth, ring = 2 * depth
+            try withUnsafeTemporaryAllocation(of: (HintLayout.Entry, UInt64).self, capacity: ring) { (pending) throws(KVError) in
+                try HintLayout.forEachEntry(in: raw, header: header, path: hint.path) { (entry) throws(KVError) in
+                    if count >= ring { try Self.offer(pending[count % ring], raw, segmentID, &table) }
+                    sequences.add(entry.sequence)
+                    let hash = hasher.hash(UnsafeRawBufferPointer(rebasing: raw[entry.keyStart ..< entry.keyStart + entry.keyLength]))
+                    table.prefetch(hash)
+                    pending[count % ring] = (entry, hash)
+                    if count >= depth { table.prefetchRecord(of: pending[(count - depth) % ring].1) }
+                    count += 1
+                    if count & (1 << 20 - 1) == 0 { read(1 << 20, table.live) }
+                }
+                for i in max(0, count - ring) ..< count { try Self.offer(pending[i % ring], raw, segmentID, &table) }
+            }
+            read(count & (1 << 20 - 1), table.live)
+        case .scan(let role, let records):
+            var reader = try LogReader(file: planned.segment, role: role, purpose: .recover(afterPowerLoss: true))
+            var count = 0
+            while count < records {
+                switch try reader.next() {
+                case .record(let r):
+                    sequences.add(r.header.sequence)
+                    try table.offer(hash: hasher.hash(r.key), key: r.key, segmentID: segmentID, offset: r.offset,
+                                    length: r.header.length, isDelete: r.header.kind == .delete)
+                    count += 1
+                    if count & (1 << 20 - 1) == 0 { read(1 << 20, table.live) }
+                case .skipped: continue
+                case .stop: count = records
+                }
+            }
+            read(count & (1 << 20 - 1), table.live)
+        }
+    }
+
+    @inline(__always)
+    private static func offer(_ pending: (HintLayout.Entry, UInt64), _ raw: UnsafeRawBufferPointer, _ segmentID: UInt32,
+                              _ table: inout RebuildTable) throws(KVError) {
+        let (entry, hash) = pending
+        try table.offer(hash: hash, key: UnsafeRawBufferPointer(rebasing: raw[entry.keyStart ..< entry.keyStart + entry.keyLength]),
+                        segmentID: segmentID, offset: entry.offset, length: entry.length, isDelete: entry.kind == .delete)
+    }
+
+    /// The hint file of `segmentID`, mapped, when it checks out whole: header, checksum and every
+    /// entry (whose keys go into `distinct` meanwhile). `nil` when it is missing or does not.
+    private func checkedHint(segmentID: UInt32, distinct: inout DistinctKeyEstimate) -> (ReadOnlyMap, HintLayout.Header)? {
+        let path = directory + "/" + FileNames.hint(segmentID)
+        guard let map = ReadOnlyMap(path: path),
+              let header = try? HintLayout.header(of: map.bytes, path: path, segmentID: segmentID, storeID: storeID) else { return nil }
+        let raw = map.bytes
+        let hasher = self.hasher
+        var seen = DistinctKeyEstimate()
+        do {
+            try HintLayout.forEachEntry(in: raw, header: header, path: path) { entry in
+                seen.add(hasher.hash(UnsafeRawBufferPointer(rebasing: raw[entry.keyStart ..< entry.keyStart + entry.keyLength])))
+            }
+        } catch { return nil }
+        distinct.merge(seen)
+        return (map, header)
+    }
+}
+
+/// Hint bytes the second pass reads: a hint file mapped, or the bytes a scan made.
+private final class HintBytes {
+    let path: String
+    private let map: ReadOnlyMap?
+    private let storage: UnsafeMutableRawBufferPointer?
+
+    private init(path: String, map: ReadOnlyMap?, storage: UnsafeMutableRawBufferPointer?) {
+        self.path = path
+        self.map = map
+        self.storage = storage
+    }
+
+    static func mapped(_ map: ReadOnlyMap) -> HintBytes { HintBytes(path: map.path, map: map, storage: nil) }
+
+    static func scanned(_ bytes: [UInt8], path: String) -> HintBytes {
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
+        storage.copyBytes(from: bytes)
+        return HintBytes(path: path, map: nil, storage: storage)
+    }
+
+    var bytes: UnsafeRawBufferPointer { map?.bytes ?? UnsafeRawBufferPointer(storage!) }
+
+    deinit { storage?.deallocate() }
 }

@@ -2,49 +2,14 @@
 import Glibc
 #endif
 
-// See FORMAT.md §5 "Hint files".
+// See FORMAT.md §5 "Hint files"; the bytes are described in ``HintLayout``.
 
 /// The keys and locations of one sealed segment, so that rebuilding the index reads a few bytes
-/// per key instead of every value (Bitcask's hint files).
-///
-/// ```
-/// header (32 bytes)
-///   0  8  magic        "KVHINTS\0"
-///   8  2  formatMajor
-///  10  2  formatMinor
-///  12  4  segmentID
-///  16  8  storeID
-///  24  4  entryCount
-///  28  4  dataEnd      where the segment's records end
-/// entry (24 bytes + key, padded to a multiple of 8)
-///   0  8  sequence
-///   8  4  offset       of the record in the segment
-///  12  4  length       of the record (header + key + stored value)
-///  16  4  keyLength
-///  20  1  kind         1 put, 2 delete
-///  21  3  reserved     zero
-///  24  …  key
-/// trailer (8 bytes)
-///   0  4  checksum     CRC-32C of every byte before the trailer
-///   4  4  magic        "HEND"
-/// ```
-/// A hint file that fails any check is ignored and its segment is scanned instead.
+/// per key instead of every value (Bitcask's hint files). Written in the compact layout (18 bytes
+/// + key per record); hint files of the padded 1.0 layout are still read. A hint file that fails
+/// any check is ignored and its segment is scanned instead.
 struct HintFile {
-    static let magic: [UInt8] = Array("KVHINTS\0".utf8)
-    static let trailerMagic: [UInt8] = Array("HEND".utf8)
-    static let headerSize = 32
-    static let entryHeaderSize = 24
-
-    /// One entry, pointing into the hint file's bytes.
-    struct Entry {
-        var sequence: UInt64
-        var offset: Int
-        var length: Int
-        var kind: RecordKind
-        /// Where the key starts in ``HintFile/bytes``.
-        var keyStart: Int
-        var keyLength: Int
-    }
+    typealias Entry = HintLayout.Entry
 
     let segmentID: UInt32
     let dataEnd: Int
@@ -62,31 +27,29 @@ struct HintFile {
     }
 
     /// Reads a segment's records into hint form, and says why they stopped. Sealing writes the
-    /// result as the segment's hint file; a rebuild uses it in memory for a segment without one.
+    /// result as the segment's hint file.
     static func scan(_ segment: SegmentFile, storeID: UInt64, role: LogReader.Role,
                      purpose: LogReader.Purpose) throws(KVError) -> (hint: HintFile, stop: LogReader.Stop) {
-        var out = [UInt8](repeating: 0, count: headerSize)
+        let (bytes, _, stop) = try scanBytes(segment, storeID: storeID, role: role, purpose: purpose) { _ in }
+        return (try decode(bytes, path: segment.path, segmentID: segment.id, storeID: storeID), stop)
+    }
+
+    /// The bytes of a compact hint file for a segment's records (``HintLayout``), the number of
+    /// records, and why they stopped; `each` sees every record's key on the way.
+    static func scanBytes(_ segment: SegmentFile, storeID: UInt64, role: LogReader.Role, purpose: LogReader.Purpose,
+                          each: (UnsafeRawBufferPointer) -> Void) throws(KVError) -> (bytes: [UInt8], records: Int, stop: LogReader.Stop) {
+        var out = [UInt8](repeating: 0, count: HintLayout.headerSize)
         out.reserveCapacity(1 << 20)
-        var entries: [Entry] = []
+        var records = 0
         var reader = try LogReader(file: segment, role: role, purpose: purpose)
         var stop: LogReader.Stop
         scan: while true {
             switch try reader.next() {
             case .record(let r):
-                let at = out.count
-                let keyLength = r.key.count
-                out.append(contentsOf: repeatElement(0, count: entryHeaderSize + alignedTo8(keyLength)))
-                out.withUnsafeMutableBytes { e in
-                    let p = e.baseAddress! + at
-                    p.storeLE(r.header.sequence, at: 0)
-                    p.storeLE(UInt32(r.offset), at: 8)
-                    p.storeLE(UInt32(r.header.length), at: 12)
-                    p.storeLE(UInt32(keyLength), at: 16)
-                    p.storeLE(r.header.kind.rawValue, at: 20)
-                    (p + entryHeaderSize).copyMemory(from: r.key.baseAddress!, byteCount: keyLength)
-                }
-                entries.append(Entry(sequence: r.header.sequence, offset: r.offset, length: r.header.length,
-                                     kind: r.header.kind, keyStart: at + entryHeaderSize, keyLength: keyLength))
+                HintLayout.appendCompact(to: &out, sequence: r.header.sequence, offset: r.offset, length: r.header.length,
+                                         kind: r.header.kind, key: r.key)
+                records += 1
+                each(r.key)
             case .skipped:
                 continue  // only with resynchronization, which no hint is built with
             case .stop(let why):
@@ -94,59 +57,18 @@ struct HintFile {
                 break scan
             }
         }
-        let dataEnd = stop.offset
-        out.withUnsafeMutableBytes { h in
-            let p = h.baseAddress!
-            h.copyBytes(from: magic)
-            p.storeLE(FormatVersion.major, at: 8)
-            p.storeLE(FormatVersion.minor, at: 10)
-            p.storeLE(segment.id, at: 12)
-            p.storeLE(storeID, at: 16)
-            p.storeLE(UInt32(entries.count), at: 24)
-            p.storeLE(UInt32(dataEnd), at: 28)
-        }
-        let crc = CRC32C.checksum(out)
-        out.append(contentsOf: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
-        out.append(contentsOf: trailerMagic)
-        return (HintFile(segmentID: segment.id, dataEnd: dataEnd, bytes: out, entries: entries), stop)
+        HintLayout.finish(&out, segmentID: segment.id, storeID: storeID, entryCount: records, dataEnd: stop.offset)
+        return (out, records, stop)
     }
 
-    /// Validates and indexes hint bytes. Throws for anything that does not check out.
+    /// Validates and indexes hint bytes of either layout. Throws for anything that does not check out.
     static func decode(_ bytes: [UInt8], path: String, segmentID: UInt32, storeID: UInt64) throws(KVError) -> HintFile {
         try bytes.withBytes { raw throws(KVError) -> HintFile in
-            let fail = { (reason: String, offset: Int) -> KVError in .corruption("hint file: " + reason, path: path, offset: Int64(offset)) }
-            guard raw.count >= headerSize + 8, let p = raw.baseAddress, raw.prefix(8).elementsEqual(magic) else { throw fail("bad magic or too short", 0) }
-            let bodyEnd = raw.count - 8
-            guard raw[bodyEnd + 4 ..< raw.count].elementsEqual(trailerMagic) else { throw fail("missing trailer", bodyEnd) }
-            guard CRC32C.checksum(p, count: bodyEnd) == p.loadLE(UInt32.self, at: bodyEnd) else { throw fail("checksum mismatch", bodyEnd) }
-            let major = p.loadLE(UInt16.self, at: 8)
-            guard major <= FormatVersion.major else {
-                throw KVError(.incompatibleFormat, "hint file has format version \(major)", path: path)
-            }
-            guard p.loadLE(UInt32.self, at: 12) == segmentID, p.loadLE(UInt64.self, at: 16) == storeID else {
-                throw fail("hint file belongs to another segment or store", 12)
-            }
-            let count = Int(p.loadLE(UInt32.self, at: 24))
-            let dataEnd = Int(p.loadLE(UInt32.self, at: 28))
+            let header = try HintLayout.header(of: raw, path: path, segmentID: segmentID, storeID: storeID)
             var entries: [Entry] = []
-            entries.reserveCapacity(min(count, bodyEnd / entryHeaderSize))
-            var at = headerSize
-            for _ in 0..<count {
-                guard at + entryHeaderSize <= bodyEnd else { throw fail("entry past the end", at) }
-                let keyLength = Int(p.loadLE(UInt32.self, at: at + 16))
-                guard let kind = RecordKind(rawValue: p.loadLE(UInt8.self, at: at + 20)), kind != .batch,
-                      keyLength >= 1, keyLength <= Limits.maximumKeyLength,
-                      at + entryHeaderSize + keyLength <= bodyEnd else { throw fail("bad entry", at) }
-                let offset = Int(p.loadLE(UInt32.self, at: at + 8))
-                let length = Int(p.loadLE(UInt32.self, at: at + 12))
-                guard offset >= SegmentHeader.size, offset % 8 == 0, length >= RecordHeader.size + keyLength,
-                      offset + length <= dataEnd else { throw fail("entry points outside the segment", at) }
-                entries.append(Entry(sequence: p.loadLE(UInt64.self, at: at), offset: offset, length: length,
-                                     kind: kind, keyStart: at + entryHeaderSize, keyLength: keyLength))
-                at += entryHeaderSize + alignedTo8(keyLength)
-            }
-            guard at == bodyEnd else { throw fail("trailing bytes", at) }
-            return HintFile(segmentID: segmentID, dataEnd: dataEnd, bytes: bytes, entries: entries)
+            entries.reserveCapacity(min(header.entryCount, raw.count / HintLayout.compactEntrySize))
+            try HintLayout.forEachEntry(in: raw, header: header, path: path) { entries.append($0) }
+            return HintFile(segmentID: segmentID, dataEnd: header.dataEnd, bytes: bytes, entries: entries)
         }
     }
 

@@ -47,7 +47,8 @@ extension StoreEngine {
         }
         let coordinator = SyncCoordinator(directory: directory, directoryDescriptor: directoryFD, writtenSequence: choice.index.lastSequence)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
-                           coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator),
+                           coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator,
+                                                                       manifest: ManifestFile(directory: directory, manifest: manifest)),
                            lock: nil, live: live, descriptors: descriptors, mappings: mappings, recovery: choice.report)
     }
 }

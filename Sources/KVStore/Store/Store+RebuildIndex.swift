@@ -1,4 +1,25 @@
 extension Store {
+    /// How far a rebuild of the index has come, as ``Configuration-swift.struct/rebuildProgress``
+    /// reports it.
+    public struct RebuildProgress: Sendable, Equatable {
+        /// Segments to read, and read so far (newest first).
+        public var segments: Int
+        public var segmentsRead = 0
+        /// Records to read (every put and delete of the history, not keys), and read so far.
+        public var records: Int
+        public var recordsRead = 0
+        /// Keys indexed so far.
+        public var keys = 0
+
+        public init(segments: Int, records: Int) {
+            self.segments = segments
+            self.records = records
+        }
+
+        /// Between 0 and 1: the share of the records read.
+        public var fractionDone: Double { records == 0 ? 1 : min(1, Double(recordsRead) / Double(records)) }
+    }
+
     /// Rebuilds the index of the store at `path` from its log, whatever the existing index says,
     /// and returns what the rebuild found.
     ///

@@ -82,11 +82,11 @@ extension GoldenFixtureTests {
 
         let cases: [([UInt8], [UInt8], Manifest)] = [
             (Self.storeFileWithIncompatibleFeature, Self.settingFeature(UInt64(Self.unknownIncompatibleBit), width: 4, at: 12, in: Self.storeFile),
-             Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, incompatibleFeatures: Self.unknownIncompatibleBit)),
+             Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, formatMinor: 0, incompatibleFeatures: Self.unknownIncompatibleBit)),
             (Self.storeFileWithCompatibleFeature, Self.settingFeature(UInt64(Self.unknownCompatibleBit), width: 2, at: 40, in: Self.storeFile),
-             Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, compatibleFeatures: Self.unknownCompatibleBit)),
+             Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, formatMinor: 0, compatibleFeatures: Self.unknownCompatibleBit)),
             (Self.storeFileWithReadOnlyCompatibleFeature, Self.settingFeature(UInt64(Self.unknownReadOnlyCompatibleBit), width: 2, at: 42, in: Self.storeFile),
-             Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, readOnlyCompatibleFeatures: Self.unknownReadOnlyCompatibleBit)),
+             Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, formatMinor: 0, readOnlyCompatibleFeatures: Self.unknownReadOnlyCompatibleBit)),
         ]
         for (literal, patched, manifest) in cases {
             #expect(literal.count == Manifest.size)

@@ -109,10 +109,14 @@ struct GoldenFixtureTests {
     static let createdAt: UInt64 = 1_700_000_000
     static let bootID: [UInt8] = Array(1...16)
 
-    /// The STORE file for `storeID`, `hashSeed` and `createdAt` (checksum computed independently).
+    /// The 1.0 STORE file for `storeID`, `hashSeed` and `createdAt` (checksums computed independently).
     static let storeFile = hex("4b5653544f5245000100000000000000 8877665544332211 0000000000000000 00f1536500000000 00000000 c58c2c5a")
-    /// The header of segment 1 of that store.
-    static let segmentHeader = hex("4b565345474d4e54 0100 0000 01000000 8877665544332211 00000000 38a7b2ed")
+    /// The same store after this build recorded compact hints: 1.1, compatible feature bit 0.
+    static let storeFileWithCompactHints = hex("4b5653544f5245000100010000000000 8877665544332211 0000000000000000 00f1536500000000 01000000 acad9df9")
+    /// The header of segment 1 of that store, as a 1.0 build wrote it (the 1.0 fixture)...
+    static let segmentHeader10 = hex("4b565345474d4e54 0100 0000 01000000 8877665544332211 00000000 38a7b2ed")
+    /// ...and as this build writes it.
+    static let segmentHeader = hex("4b565345474d4e54 0100 0100 01000000 8877665544332211 00000000 13a5dbe2")
     /// FORMAT.md §7: set("red","A"), set("green","B"), set("blue","A"), remove("B"),
     /// batch { set("1","C"); remove("A") }: the records from offset 32 to 312.
     static let workedExampleRecords = hex("""
@@ -132,15 +136,24 @@ struct GoldenFixtureTests {
 
     @Test func storeFileLayout() throws {
         #expect(Self.storeFile.count == Manifest.size)
-        let manifest = Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt)
+        let manifest = Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, formatMinor: 0)
         #expect(manifest.encode() == Self.storeFile)
         #expect(try Manifest.decode(Self.storeFile, path: "STORE") == manifest)
+        let recorded = Manifest(storeID: Self.storeID, hashSeed: Self.hashSeed, createdAt: Self.createdAt, formatMinor: 1,
+                                compatibleFeatures: Features.compactHints)
+        #expect(recorded.encode() == Self.storeFileWithCompactHints)
+        #expect(try Manifest.decode(Self.storeFileWithCompactHints, path: "STORE") == recorded)
     }
 
     @Test func segmentHeaderLayout() throws {
         let header = SegmentHeader(segmentID: 1, storeID: Self.storeID)
+        #expect(header.formatMinor == 1)
         #expect(header.encode() == Self.segmentHeader)
         #expect(try Self.segmentHeader.withUnsafeBytes { try SegmentHeader.decode($0, path: "seg") } == header)
+        var older = header
+        older.formatMinor = 0
+        #expect(older.encode() == Self.segmentHeader10)
+        #expect(try Self.segmentHeader10.withUnsafeBytes { try SegmentHeader.decode($0, path: "seg") } == older)
     }
 
     @Test func recordLayoutOfTheWorkedExample() throws {
@@ -176,6 +189,10 @@ struct GoldenFixtureTests {
         TestStores.configuration(compression: .lz4, segmentSize: 64 << 10, bootID: bootID)
     }
     static let fixtureFiles = ["STORE", "00000001.seg", "00000001.hint", "00000002.seg", "index"]
+    /// The fixture a 1.0 build wrote (padded hint entries, version 1.0 everywhere), kept as it was so
+    /// that such stores keep opening; and the one this build writes (compact hints, 1.1).
+    static let fixture10 = "store-v1"
+    static let fixture11 = "store-v1.1"
 
     /// Writes the fixture store into `directory` (which must not hold a store).
     static func generateFixture(into directory: String) throws {
@@ -200,15 +217,15 @@ struct GoldenFixtureTests {
         try store.close()
     }
 
-    static func fixtureDirectory() throws -> String {
+    static func fixtureDirectory(_ name: String = fixture10) throws -> String {
         let url = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
-        return url.path + "/store-v1"
+        return url.path + "/" + name
     }
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["KVSTORE_REGENERATE_FIXTURES"] != nil))
     func regenerateFixtureStore() throws {
         let target = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/store-v1").path
+            .appendingPathComponent("Fixtures/" + Self.fixture11).path
         try withScratchDirectory { directory in
             try Self.generateFixture(into: directory + "/store")
             try? FileManager.default.removeItem(atPath: target)
@@ -218,7 +235,7 @@ struct GoldenFixtureTests {
     }
 
     @Test func fixtureStoreIsReproducedByteForByte() throws {
-        let fixture = try Self.fixtureDirectory()
+        let fixture = try Self.fixtureDirectory(Self.fixture11)
         try withScratchDirectory { directory in
             try Self.generateFixture(into: directory + "/store")
             let generated = try FileSurgery.names(in: directory + "/store")
@@ -232,11 +249,13 @@ struct GoldenFixtureTests {
         }
     }
 
-    @Test func fixtureSegmentsHoldTheExpectedRecords() throws {
-        let fixture = try Self.fixtureDirectory()
-        #expect(try FileSurgery.read(fixture + "/STORE") == Self.storeFile)
+    @Test(arguments: [fixture10, fixture11])
+    func fixtureSegmentsHoldTheExpectedRecords(_ name: String) throws {
+        let fixture = try Self.fixtureDirectory(name)
+        #expect(try FileSurgery.read(fixture + "/STORE") == (name == Self.fixture10 ? Self.storeFile : Self.storeFileWithCompactHints))
         let segment1 = try FileSurgery.read(fixture + "/00000001.seg")
-        #expect(Array(segment1.prefix(32)) == Self.segmentHeader)
+        let segmentHeader = name == Self.fixture10 ? Self.segmentHeader10 : Self.segmentHeader
+        #expect(Array(segment1.prefix(32)) == segmentHeader)
         #expect(Array(segment1[32 ..< 312]) == Self.workedExampleRecords)
 
         let records1 = try FileSurgery.records(inSegment: fixture + "/00000001.seg")
@@ -256,7 +275,7 @@ struct GoldenFixtureTests {
         #expect(empty.header.storedValueLength == 0 && empty.header.rawValueLength == 0 && empty.header.flags == 0)
 
         let segment2 = try FileSurgery.read(fixture + "/00000002.seg")
-        #expect(Array(segment2.prefix(12)) == Array(Self.segmentHeader.prefix(12)))
+        #expect(Array(segment2.prefix(12)) == Array(segmentHeader.prefix(12)))
         #expect(segment2[12] == 2)
         let records2 = try FileSurgery.records(inSegment: fixture + "/00000002.seg")
         #expect(records2.map { String(decoding: $0.key, as: UTF8.self) } == ["big", "after-roll"])
@@ -265,6 +284,7 @@ struct GoldenFixtureTests {
         #expect(segment2.count == records2.last?.alignedEnd)
     }
 
+    /// The padded entries of a 1.0 hint file, as the 1.0 fixture holds them.
     @Test func fixtureHintFileLayout() throws {
         let fixture = try Self.fixtureDirectory()
         let hint = try FileSurgery.read(fixture + "/00000001.hint")
@@ -296,6 +316,40 @@ struct GoldenFixtureTests {
         #expect(at == hint.count - 8)
         #expect(u32(at) == Int(CRC32C.checksum(Array(hint.prefix(at)))))
         #expect(Array(hint.suffix(4)) == Array("HEND".utf8))
+    }
+
+    /// The compact entries this build writes: 18 bytes + key, no padding.
+    @Test func fixtureCompactHintFileLayout() throws {
+        let fixture = try Self.fixtureDirectory(Self.fixture11)
+        let hint = try FileSurgery.read(fixture + "/00000001.hint")
+        let segment = try FileSurgery.read(fixture + "/00000001.seg")
+        let records = try FileSurgery.records(inSegment: fixture + "/00000001.seg").filter { $0.header.kind != .batch }
+        func u16(_ at: Int) -> Int { Int(hint[at]) | Int(hint[at + 1]) << 8 }
+        func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+        func u64(_ at: Int) -> UInt64 { UInt64(u32(at)) | UInt64(u32(at + 4)) << 32 }
+
+        #expect(Array(hint.prefix(8)) == Array("KVHINT2\0".utf8))
+        #expect(u16(8) == 1 && u16(10) == 1)
+        #expect(u32(12) == 1)
+        #expect(u64(16) == Self.storeID)
+        #expect(u32(24) == records.count)
+        #expect(u32(28) == segment.count)
+        var at = 32
+        for record in records {
+            #expect(u64(at) == record.header.sequence)
+            #expect(u32(at + 8) == record.offset)
+            #expect(u32(at + 12) & 0x7FFF_FFFF == record.length)
+            #expect(u32(at + 12) >> 31 == (record.header.kind == .delete ? 1 : 0))
+            #expect(u16(at + 16) + 1 == record.key.count)
+            #expect(Array(hint[at + 18 ..< at + 18 + record.key.count]) == record.key)
+            at += 18 + record.key.count
+        }
+        #expect(at == hint.count - 8)
+        #expect(u32(at) == Int(CRC32C.checksum(Array(hint.prefix(at)))))
+        #expect(Array(hint.suffix(4)) == Array("HEND".utf8))
+        // 9 records with keys of 1 to 5 bytes: 18 bytes + key each, where 1.0 took 24 + key + padding.
+        let padded = try FileSurgery.read(Self.fixtureDirectory() + "/00000001.hint")
+        #expect(hint.count < padded.count)
     }
 
     @Test func fixtureIndexFileLayout() throws {
@@ -348,9 +402,9 @@ struct GoldenFixtureTests {
         #expect(c.record.offset == 232 && c.record.length == 34 && Location.encodeLength(34) == 5)
     }
 
-    @Test(arguments: ["clean index", "rebuilt from hints", "rebuilt by scanning"])
-    func fixtureStoreOpensAndReadsTheExpectedKeys(_ mode: String) throws {
-        let fixture = try Self.fixtureDirectory()
+    @Test(arguments: [fixture10, fixture11], ["clean index", "rebuilt from hints", "rebuilt by scanning"])
+    func fixtureStoreOpensAndReadsTheExpectedKeys(_ name: String, _ mode: String) throws {
+        let fixture = try Self.fixtureDirectory(name)
         try withScratchDirectory { directory in
             try FileSurgery.copyDirectory(fixture, to: directory)
             if mode != "clean index" { try FileSurgery.remove(directory + "/index") }

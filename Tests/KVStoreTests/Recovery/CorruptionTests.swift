@@ -363,7 +363,7 @@ struct CorruptionTests {
             var base = sealed.files
             base[FileNames.index] = nil  // every open rebuilds, so it reads the hints
             // Header and trailer bytes, and a sample of the entries.
-            let offsets = Array(0..<HintFile.headerSize) + Array(stride(from: HintFile.headerSize, to: hint.count - 8, by: 13))
+            let offsets = Array(0..<HintLayout.headerSize) + Array(stride(from: HintLayout.headerSize, to: hint.count - 8, by: 13))
                 + Array(hint.count - 8 ..< hint.count)
             for offset in offsets {
                 var files = base

@@ -1,0 +1,224 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKVSupport
+
+/// The table a rebuild fills: the new index file itself, mapped, so that the rebuild's memory is
+/// the page cache's and not the process's (FORMAT.md §6).
+///
+/// Records are offered newest segment first. A key's first record decides: a put takes a slot, a
+/// delete takes a slot too, as a *removal mark* (a location with length code 0, which no record
+/// has), so that the key's older puts in older segments find it and stay out. Within one segment,
+/// where records may be offered in any order, the record at the larger offset wins. Keys are
+/// compared exactly: a slot whose hash matches is confirmed against the key of the record it
+/// points at, read from the segment through a read-only mapping (``SegmentKeys``). Marks become
+/// nothing at the end: ``finish(expectedKeys:)`` copies the live slots into a table sized for them
+/// when there were any, or when the table was sized for far more keys than it got.
+struct RebuildTable {
+    private(set) var index: HashIndex
+    private let path: String
+    private let storeID: UInt64
+    private let hashSeed: UInt64
+    private let generation: UInt64
+    private let bootID: [UInt8]
+    private var keys: SegmentKeys
+    /// Slots holding a put or a removal mark.
+    private(set) var occupied = 0
+    private(set) var marks = 0
+    /// Copies into a larger table while records were offered (for the progress report and tests).
+    private(set) var growths = 0
+    var live: Int { occupied - marks }
+
+    /// The length code 0 of a location: a removal mark (a record is at least 32 bytes long).
+    @inline(__always) static func isMark(_ word: UInt64) -> Bool { word & 0xFFFF == 0 }
+
+    init(path: String, capacity: Int, storeID: UInt64, hashSeed: UInt64, generation: UInt64, bootID: [UInt8],
+         segments: [SegmentFile]) throws(KVError) {
+        self.path = path
+        self.storeID = storeID
+        self.hashSeed = hashSeed
+        self.generation = generation
+        self.bootID = bootID
+        self.keys = SegmentKeys(segments)
+        index = try Self.create(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
+                                generation: generation, bootID: bootID)
+    }
+
+    /// A new table file, its pages faulted in for writing in bulk when it fits in memory: every
+    /// page of it will be written, and one call per megabyte is cheaper than a write fault per page.
+    private static func create(path: String, capacity: Int, storeID: UInt64, hashSeed: UInt64, generation: UInt64,
+                               bootID: [UInt8]) throws(KVError) -> HashIndex {
+        let index = try HashIndex.create(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
+                                         generation: generation, bootID: bootID)
+        let physical = Sys.physicalMemory()
+        if physical == 0 || index.file.length <= physical / 4 {
+            Sys.populateForWriting(index.file.base, length: index.file.length)
+        }
+        return index
+    }
+
+    /// Where `hash`'s probe starts, for prefetching a batch of records before offering them.
+    @inline(__always) func prefetch(_ hash: UInt64) {
+        let table = index.table
+        kv_prefetch(UnsafeRawPointer(table.slotWord(table.firstSlot(for: hash), 0)))
+    }
+
+    /// Prefetches the key of the record the first slot of `hash` points at, if its hash is `hash`:
+    /// the comparison an overwrite will make.
+    @inline(__always) mutating func prefetchRecord(of hash: UInt64) {
+        let table = index.table
+        let slot = table.firstSlot(for: hash)
+        guard table.hash(at: slot) == hash else { return }
+        let location = Location(word: table.locationWord(at: slot))
+        keys.prefetch(segmentID: location.segmentID, offset: location.offset)
+    }
+
+    /// Offers the record at `offset` of segment `segmentID`: the newest record of its key unless a
+    /// slot already holds one from a newer segment, or from this one at a larger offset.
+    @inline(__always)
+    mutating func offer(hash: UInt64, key: UnsafeRawBufferPointer, segmentID: UInt32, offset: Int, length: Int,
+                        isDelete: Bool) throws(KVError) {
+        let table = index.table
+        let word = isDelete ? Location(segmentID: segmentID, offset: offset, readLength: 0).word
+                            : Location(segmentID: segmentID, offset: offset, recordLength: length).word
+        var slot = table.firstSlot(for: hash)
+        for _ in 0..<table.capacity {
+            let h = table.hash(at: slot)
+            if h == HashIndex.emptyHash { break }
+            if h == hash {
+                let existing = table.locationWord(at: slot)
+                let location = Location(word: existing)
+                if keys.keyMatches(key, segmentID: location.segmentID, offset: location.offset) {
+                    guard location.segmentID == segmentID && location.offset < offset else { return }  // a newer record decided
+                    table.slotWord(slot, 1).pointee.store(word.littleEndian, ordering: .relaxed)
+                    marks += (isDelete ? 1 : 0) - (Self.isMark(existing) ? 1 : 0)
+                    return
+                }
+            }
+            slot &+= 1
+            if slot == table.capacity { slot = 0 }
+        }
+        guard table.hash(at: slot) == HashIndex.emptyHash else { throw index.inconsistency("no empty slot left while rebuilding") }
+        table.slotWord(slot, 1).pointee.store(word.littleEndian, ordering: .relaxed)
+        table.slotWord(slot, 0).pointee.store(hash.littleEndian, ordering: .relaxed)
+        occupied += 1
+        if isDelete { marks += 1 }
+        if Double(occupied) > Double(table.capacity) * HashIndex.maximumLoad { try grow() }
+    }
+
+    /// Twice the slots, in a new file renamed over the old one (the old mapping goes with it).
+    private mutating func grow() throws(KVError) {
+        index = try copy(capacity: index.capacity * 2, keepingMarks: true)
+        growths += 1
+    }
+
+    /// Copies the occupied slots (with or without marks) into a new file at ``path``.
+    private func copy(capacity: Int, keepingMarks: Bool) throws(KVError) -> HashIndex {
+        let temporary = path + ".copy"
+        let copy = try Self.create(path: temporary, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
+                                   generation: generation, bootID: bootID)
+        let from = index.table, to = copy.table
+        var copied = 0
+        for slot in 0..<from.capacity {
+            let h = from.hash(at: slot)
+            guard h > HashIndex.tombstoneHash else { continue }
+            let word = from.locationWord(at: slot)
+            if !keepingMarks && Self.isMark(word) { continue }
+            var target = to.firstSlot(for: h)
+            while to.hash(at: target) != HashIndex.emptyHash {
+                target &+= 1
+                if target == to.capacity { target = 0 }
+            }
+            to.slotWord(target, 1).pointee.store(word.littleEndian, ordering: .relaxed)
+            to.slotWord(target, 0).pointee.store(h.littleEndian, ordering: .relaxed)
+            copied += 1
+        }
+        assert(copied == (keepingMarks ? occupied : live))
+        do { try Sys.rename(temporary, path) } catch {
+            _ = try? Sys.unlink(temporary)
+            throw error.kvError("rename", path: path)
+        }
+        return copy
+    }
+
+    /// The finished index: live keys only, at least room for `expectedKeys`, counts set.
+    mutating func finish(expectedKeys: Int) throws(KVError) -> HashIndex {
+        keys.release()
+        let wanted = HashIndex.capacity(forLiveKeys: max(live, expectedKeys))
+        if marks > 0 || index.capacity > wanted + wanted / 4 {
+            index = try copy(capacity: wanted, keepingMarks: false)
+        }
+        index.setCounts(live: live, tombstones: 0)
+        return index
+    }
+}
+
+/// Keys of records in the segments, read through read-only mappings made on first use: what the
+/// rebuild compares a key against when a slot's hash matches (an overwrite, or a true collision).
+/// Mapped, not read: a comparison costs a memory access instead of a system call, and the pages
+/// are the page cache's, not the process's.
+struct SegmentKeys {
+    /// By segment id minus ``first``: an array, since a comparison looks one up per overwrite.
+    private let files: [SegmentFile?]
+    private var maps: [ReadOnlyMap?]
+    private let first: UInt32
+
+    init(_ segments: [SegmentFile]) {
+        first = segments.map(\.id).min() ?? 0
+        let count = Int((segments.map(\.id).max() ?? first) - first) + 1
+        var files = [SegmentFile?](repeating: nil, count: segments.isEmpty ? 0 : count)
+        for segment in segments { files[Int(segment.id - first)] = segment }
+        self.files = files
+        self.maps = [ReadOnlyMap?](repeating: nil, count: files.count)
+    }
+
+    /// Prefetches the record at `offset` of segment `segmentID` (mapping the segment on first use).
+    @inline(__always) mutating func prefetch(segmentID: UInt32, offset: Int) {
+        guard let map = map(segmentID), offset >= 0, offset < map.length else { return }
+        kv_prefetch(map.base + offset)
+    }
+
+    @inline(__always) private mutating func map(_ segmentID: UInt32) -> ReadOnlyMap? {
+        guard segmentID >= first, Int(segmentID - first) < files.count else { return nil }
+        let i = Int(segmentID - first)
+        if let known = maps[i] { return known }
+        guard let file = files[i], let made = ReadOnlyMap(path: file.path) else { return nil }
+        maps[i] = made
+        return made
+    }
+
+    /// Whether the record at `offset` of segment `segmentID` has exactly `key` (false when it cannot
+    /// be read: out of bounds, or a segment that cannot be mapped).
+    @inline(__always)
+    mutating func keyMatches(_ key: UnsafeRawBufferPointer, segmentID: UInt32, offset: Int) -> Bool {
+        guard let map = map(segmentID) else { return false }
+        // Bytes from disk never trap: the offset came from a hint file or a scan of this segment.
+        guard offset >= 0, offset <= map.length - RecordHeader.size - key.count else { return false }
+        let record = map.base + offset
+        guard Int(record.loadLE(UInt32.self, at: 16)) == key.count else { return false }
+        return memcmp(record + RecordHeader.size, key.baseAddress!, key.count) == 0
+    }
+
+    mutating func release() { maps = [] }
+}
+
+/// A whole file mapped read-only, its descriptor closed at once (the mapping keeps the file).
+final class ReadOnlyMap {
+    let base: UnsafeRawPointer
+    let length: Int
+    let path: String
+
+    /// `nil` when the file cannot be opened, is empty, or cannot be mapped.
+    init?(path: String) {
+        guard let fd = try? Sys.open(path, O_RDONLY) else { return nil }
+        defer { Sys.close(fd) }
+        guard let size = try? Int(Sys.fileSize(fd)), size > 0, let base = try? Sys.mapReadOnly(fd, length: size) else { return nil }
+        self.base = base
+        self.length = size
+        self.path = path
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
+
+    deinit { Sys.unmap(UnsafeMutableRawPointer(mutating: base), length: length) }
+}

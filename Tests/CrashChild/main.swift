@@ -32,6 +32,11 @@
 // every free descriptor after 200 of them, writes until a write fails, then prints "CLOSE ok" or
 // "CLOSE <error>" (Tests/KVStoreTests/Reliability/DescriptorLimitTests).
 //
+// kvstore-crash-child --rebuild-memory STORE_DIR KEYS ROUNDS
+//
+// Fills a store with ROUNDS writes of KEYS keys and prints the anonymous memory its index rebuild
+// takes (RebuildMemory.swift; Tests/KVStoreTests/Recovery/BoundedRebuildTests).
+//
 // kvstore-crash-child --live-writer | --live-reader | --live-check ...
 //
 // The writer, readers and final check of the live-reader tests (Tests/KVStoreTests/Crash/
@@ -208,6 +213,7 @@ struct CrashChild {
 
 let arguments = CommandLine.arguments
 if arguments.count >= 2 && arguments[1] == "--scripted-writer" { runScriptedWriter(Array(arguments.dropFirst(2))) }  // ScriptedWriter.swift
+if arguments.count >= 2 && arguments[1] == "--rebuild-memory" { runRebuildMemory(Array(arguments.dropFirst(2))) }  // RebuildMemory.swift
 if arguments.count >= 6 && arguments[1] == "--under-fd-limit", let limit = Int(arguments[2]), let keys = Int(arguments[4]) {
     var rl = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
     if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) != 0 { fail("setrlimit failed: errno \(errno)") }

@@ -26,7 +26,7 @@ import Testing
         #expect(run.lines.contains("Keys: 601 live"))
         #expect(run.lines.contains { $0.hasPrefix("Segments: ") && $0.hasSuffix(" (1 active, 1 sealed)") })
 
-        let json = try KVTool.run("stat", store, "--format", "json").json
+        let json = try KVTool.run("stat", store, "--scan", "--format", "json").json
         #expect(json["access"] as? String == "live")
         #expect(json["writerPID"] as? Int == Int(writer.pid))
         #expect(json["liveKeys"] as? Int == 601)
@@ -197,7 +197,7 @@ import Testing
         try writer.send("churn start")
         let known = Set((0..<600).map(Self.fillKey) + (0..<200).map { "churn-" + String(repeating: "0", count: max(0, 3 - String($0).count)) + String($0) })
         for round in 0..<4 {
-            let stat = try KVTool.run("stat", store, "--format", "json")
+            let stat = try KVTool.run("stat", store, "--scan", "--format", "json")
             #expect(stat.status == 0, "round \(round): \(stat.stderr)")
             #expect(stat.stderr == "", "round \(round)")
             #expect(stat.json["writerPID"] as? Int == Int(writer.pid))

@@ -8,10 +8,11 @@ import Testing
         let store = dir.sub("s")
         try Fixtures.makeOverwrittenStore(store, count: 600)
         let before = DirectorySnapshot(store)
-        let run = try KVTool.run("stat", store)
+        let run = try KVTool.run("stat", store, "--scan")
         #expect(run.status == 0)
         #expect(run.stderr == "")
         #expect(run.out.contains("Format version: 1.1"))
+        #expect(run.out.contains("Features: compactHints"))
         #expect(run.out.contains("Keys: 600 live"))
         #expect(run.out.contains("Fragmentation: "))
         #expect(run.out.contains("Compression ratio: 1.00"))
@@ -25,10 +26,11 @@ import Testing
         let dir = try TemporaryDirectory()
         let store = dir.sub("s")
         try Fixtures.makeOverwrittenStore(store, count: 600)
-        let run = try KVTool.run("stat", store, "--format", "json")
+        let run = try KVTool.run("stat", store, "--scan", "--format", "json")
         #expect(run.status == 0)
         let json = run.json
         #expect(json["formatVersion"] as? String == "1.1")
+        #expect(json["scanned"] as? Bool == true)
         #expect(json["liveKeys"] as? Int == 600)
         let live = json["liveBytes"] as? Int ?? 0, dead = json["deadBytes"] as? Int ?? 0, data = json["recordBytes"] as? Int ?? 0
         #expect(live + dead == data)
@@ -69,19 +71,40 @@ import Testing
         let intact = try Fixtures.intactRecords(store).reduce(0, +)
         #expect(intact > 1400 && intact < 1499)
         let before = DirectorySnapshot(store)
-        let run = try KVTool.run("stat", store)
+        let run = try KVTool.run("stat", store, "--scan")
         #expect(run.status == 0)
         #expect(run.out.contains("Keys: \(grouped(intact)) live"), "\(run.out)")
         #expect(run.stderr.contains("kvtool: warning: \(first) @32: checksum mismatch (136 bytes skipped); the records after it were counted\n"), "\(run.stderr)")
         #expect(run.stderr.contains("/00000002.seg @8240: zeros where records should be (4,176 bytes skipped); the records after it were counted\n"), "\(run.stderr)")
         #expect(run.stderr.contains("warning: 2 damaged regions: `kvtool verify \(store)` lists every problem; `kvtool salvage \(store) --output DIR` copies"), "\(run.stderr)")
-        let json = try KVTool.run("stat", store, "--format", "json").json
+        let json = try KVTool.run("stat", store, "--scan", "--format", "json").json
         #expect(json["liveKeys"] as? Int == intact)
         let damage = json["damage"] as? [[String: Any]] ?? []
         #expect(damage.count == 2)
         #expect(damage.first?["file"] as? String == first)
         #expect(damage.first?["offset"] as? Int == 32)
         #expect(damage.first?["length"] as? Int == 136)
+        #expect(DirectorySnapshot(store) == before)
+    }
+
+    /// Without --scan no record is read (a 100 M-key store answers at once): the damage the scan
+    /// finds goes unseen, the keys are the index's count, and the output says how to get the rest.
+    @Test func answersFromTheIndexAndFileSizesWithoutReadingARecord() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        _ = try Fixtures.makeDamagedStore(store, count: 1500)
+        let before = DirectorySnapshot(store)
+        let run = try KVTool.run("stat", store)
+        #expect(run.status == 0)
+        #expect(run.stderr == "", "\(run.stderr)")
+        #expect(run.out.contains("Keys: 1,500 live"), "\(run.out)")
+        #expect(run.out.contains("kvtool stat --scan reads every record"))
+        #expect(!run.out.contains("Fragmentation"))
+        let json = try KVTool.run("stat", store, "--format", "json").json
+        #expect(json["scanned"] as? Bool == false)
+        #expect(json["liveKeys"] as? Int == 1500)
+        #expect(json["fragmentation"] == nil && json["damage"] == nil)
+        #expect((json["indexCapacity"] as? Int ?? 0) >= 1500)
         #expect(DirectorySnapshot(store) == before)
     }
 

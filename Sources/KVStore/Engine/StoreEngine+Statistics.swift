@@ -4,13 +4,13 @@ import Glibc
 
 /// What ``Store/statistics`` reports, counted from the index, the segment table and the files.
 extension StoreEngine {
-    func statistics() throws(KVError) -> Store.Statistics {
+    func statistics(countingLiveBytes: Bool = true) throws(KVError) -> Store.Statistics {
         var view = try views.get()
         // A live reader counts the segments on disk now, not those its reads have met.
         if let live { view = try live.refreshSegments() }
         let end = try logEnd()
         var liveBytes: Int64 = 0
-        view.index.forEachLive { _, _, word in liveBytes += Int64(Location(word: word).readLength) }
+        if countingLiveBytes { view.index.forEachLive { _, _, word in liveBytes += Int64(Location(word: word).readLength) } }
         var dataBytes: Int64 = 0
         var diskBytes: Int64 = 0
         var segments = 0
@@ -41,7 +41,7 @@ extension StoreEngine {
         let mapping = mappings.figures
         return Store.Statistics(
             keys: keys, segments: segments,
-            liveBytes: min(liveBytes, dataBytes), deadBytes: max(0, dataBytes - liveBytes), diskBytes: diskBytes,
+            liveBytes: min(liveBytes, dataBytes), deadBytes: countingLiveBytes ? max(0, dataBytes - liveBytes) : 0, diskBytes: diskBytes,
             indexCapacity: view.index.capacity,
             indexLoad: Double(keys + view.index.tombstoneCount) / Double(view.index.capacity),
             indexBytes: indexBytes, indexBytesPerKey: keys > 0 ? Double(indexBytes) / Double(keys) : 0,

@@ -7,6 +7,9 @@ enum KeyHasher: Sendable {
     case wyhash(seed: UInt64)
     /// Every key hashes to the same value. Tests only: it forces every lookup through key comparison.
     case constant(UInt64)
+    /// wyhash folded onto `distinct` values. Tests only: many keys share each hash, so probes are
+    /// long and key comparisons decide, without the quadratic cost of ``constant(_:)``.
+    case colliding(seed: UInt64, distinct: UInt64)
 
     @inline(__always)
     func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
@@ -14,6 +17,7 @@ enum KeyHasher: Sendable {
         switch self {
         case .wyhash(let seed): h = WyHash.hash(key, seed: seed)
         case .constant(let value): h = value
+        case .colliding(let seed, let distinct): h = 2 &+ WyHash.hash(key, seed: seed) % max(1, distinct)
         }
         // 0 marks an empty slot and 1 a removed one (FORMAT.md §4.2).
         return h < 2 ? h &+ 2 : h

@@ -18,6 +18,9 @@ package struct ToolingManifest: Sendable, Equatable {
     package var storeID: UInt64
     /// Seconds since 1970, as written when the store was created.
     package var createdAt: UInt64
+    /// The feature bits set, by name where this build knows them ("compactHints"), else as
+    /// "compatible bit 3" and so on.
+    package var features: [String] = []
 }
 
 /// What a path names.
@@ -120,8 +123,20 @@ extension Store {
             throw KVError(.notAStore, "not a KVStore directory (no STORE file)", path: directory)
         }
         let manifest = try Manifest.decode(readWholeFile(path), path: path)
+        var features: [String] = []
+        for bit in 0..<32 where manifest.incompatibleFeatures & (1 << UInt32(bit)) != 0 { features.append("incompatible bit \(bit)") }
+        for bit in 0..<16 where manifest.readOnlyCompatibleFeatures & (1 << UInt16(bit)) != 0 { features.append("read-only-compatible bit \(bit)") }
+        for bit in 0..<16 where manifest.compatibleFeatures & (1 << UInt16(bit)) != 0 {
+            features.append(1 << UInt16(bit) == Features.compactHints ? "compactHints" : "compatible bit \(bit)")
+        }
         return ToolingManifest(formatMajor: manifest.formatMajor, formatMinor: manifest.formatMinor,
-                               storeID: manifest.storeID, createdAt: manifest.createdAt)
+                               storeID: manifest.storeID, createdAt: manifest.createdAt, features: features)
+    }
+
+    /// ``statistics`` without the walk over the index that counts live bytes: O(segments), for
+    /// `kvtool stat` on a store of any size. `liveBytes` and `deadBytes` are 0.
+    package var toolingQuickStatistics: Statistics {
+        get throws { try engine.statistics(countingLiveBytes: false) }
     }
 }
 

@@ -9,8 +9,10 @@ struct ReindexCommand: ParsableCommand {
         discussion: """
             Rebuilds the index from the log while holding the store's lock, whatever the existing \
             index says (Store.rebuildIndex), then reports the new index. The log is the source of \
-            truth, so this is always safe; it fixes an index that verify reports as wrong. Exit \
-            status 75 while another process has the store open for writing.
+            truth, so this is always safe; it fixes an index that verify reports as wrong. On a \
+            terminal a progress line shows the records read (from the hint files, newest segment \
+            first) and the keys indexed so far. Exit status 75 while another process has the \
+            store open for writing.
             """)
 
     @Argument(help: "The store directory.")
@@ -22,7 +24,11 @@ struct ReindexCommand: ParsableCommand {
         let path = StoreAccess.normalize(store)
         try StoreAccess.check(path)
         let started = Clock.milliseconds()
-        _ = try translatingErrors(subject: path) { try Store.rebuildIndex(at: path) }
+        let progress = RebuildProgressLine()
+        var configuration = Store.Configuration()
+        configuration.rebuildProgress = { progress.update($0) }
+        defer { progress.finish() }
+        _ = try translatingErrors(subject: path) { try Store.rebuildIndex(at: path, configuration: configuration) }
         let (keys, capacity, segments) = try StoreAccess.with(path, for: .inspect) { store in
             let statistics = try store.statistics
             return (statistics.keys, statistics.indexCapacity, statistics.segments)
@@ -35,4 +41,17 @@ struct ReindexCommand: ParsableCommand {
             Console.out.line("rebuilt the index: \(Format.count(keys)) keys from \(segments) segment\(segments == 1 ? "" : "s"), \(Format.count(capacity)) slots (\(elapsed) ms)")
         }
     }
+}
+
+/// The progress line of a rebuild: created at the first report, when the number of records is known.
+/// `@unchecked Sendable`: the store calls it on the thread that opens the store, which is this one.
+final class RebuildProgressLine: @unchecked Sendable {
+    private var line: Progress?
+
+    func update(_ progress: Store.RebuildProgress) {
+        if line == nil { line = Progress("reindex: records read", total: progress.records) }
+        line?.set(progress.recordsRead)
+    }
+
+    func finish() { line?.finish() }
 }

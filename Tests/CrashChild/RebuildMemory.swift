@@ -4,8 +4,9 @@
 // seventh key removed in the middle round and set again in the next, and every thirteenth removed
 // for good), closes it, then rebuilds its index with `Store.rebuildIndex` while a thread samples
 // RssAnon of /proc/self/status every millisecond. Prints
-//   LIVE <live keys> BASE <kB> PEAK <kB>
-// where BASE is RssAnon just before the rebuild and PEAK the most seen during it, and exits 0.
+//   LIVE <live keys> BASE <kB> PEAK <kB> VERIFYBASE <kB> VERIFYPEAK <kB>
+// where BASE is RssAnon just before the rebuild and PEAK the most seen during it, and the same
+// for a `verify()` of the store after it (which must find nothing wrong), and exits 0.
 // Tests/KVStoreTests/Recovery/BoundedRebuildTests holds the rebuild's growth to its bound.
 
 import KVStore
@@ -30,6 +31,28 @@ func anonymousKB() -> Int {
         return Int(line.dropFirst(8).filter(\.isNumber)) ?? 0
     }
     return 0
+}
+
+/// RssAnon before `body`, and the most seen while it ran (sampled every millisecond).
+func sampled(_ body: () throws -> Void) rethrows -> (base: Int, peak: Int) {
+    let base = anonymousKB()
+    peakAnonymousKB.store(base, ordering: .relaxed)
+    sampling.store(true, ordering: .releasing)
+    var thread = pthread_t()
+    pthread_create(&thread, nil, { _ in
+        while sampling.load(ordering: .acquiring) {
+            let now = anonymousKB()
+            if now > peakAnonymousKB.load(ordering: .relaxed) { peakAnonymousKB.store(now, ordering: .relaxed) }
+            usleep(1_000)
+        }
+        return nil
+    }, nil)
+    defer {
+        sampling.store(false, ordering: .releasing)
+        pthread_join(thread, nil)
+    }
+    try body()
+    return (base, max(base, peakAnonymousKB.load(ordering: .relaxed)))
 }
 
 func runRebuildMemory(_ arguments: [String]) -> Never {
@@ -57,30 +80,21 @@ func runRebuildMemory(_ arguments: [String]) -> Never {
     } catch {
         fail("filling the store failed: \(error)")
     }
-    let base = anonymousKB()
-    peakAnonymousKB.store(base, ordering: .relaxed)
-    sampling.store(true, ordering: .releasing)
-    var thread = pthread_t()
-    pthread_create(&thread, nil, { _ in
-        while sampling.load(ordering: .acquiring) {
-            let now = anonymousKB()
-            if now > peakAnonymousKB.load(ordering: .relaxed) { peakAnonymousKB.store(now, ordering: .relaxed) }
-            usleep(1_000)
-        }
-        return nil
-    }, nil)
     let live: Int
+    let rebuild: (base: Int, peak: Int), verify: (base: Int, peak: Int)
     do {
-        _ = try Store.rebuildIndex(at: directory)
-        sampling.store(false, ordering: .releasing)
-        pthread_join(thread, nil)
+        rebuild = try sampled { _ = try Store.rebuildIndex(at: directory) }
         let store = try Store(path: directory)
         live = try store.statistics.keys
+        verify = try sampled {
+            let report = try store.verify()
+            if !report.isOK { fail("verify found problems: \(report.problems)") }
+        }
         try store.close()
     } catch {
-        fail("rebuilding failed: \(error)")
+        fail("rebuilding or verifying failed: \(error)")
     }
-    var line = "LIVE \(live) BASE \(base) PEAK \(peakAnonymousKB.load(ordering: .relaxed))\n"
+    var line = "LIVE \(live) BASE \(rebuild.base) PEAK \(rebuild.peak) VERIFYBASE \(verify.base) VERIFYPEAK \(verify.peak)\n"
     line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
     exit(0)
 }

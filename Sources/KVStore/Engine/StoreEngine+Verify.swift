@@ -4,11 +4,12 @@ import Glibc
 
 /// The integrity check behind ``Store/verify()``.
 extension StoreEngine {
-    /// The latest record of a key, as found in the log.
-    private struct Latest {
-        var sequence: UInt64
-        var location: Location
-        var isPut: Bool
+    /// What the log says each key ended with, in a table of its own (a ``RebuildTable`` in a
+    /// temporary file, removed at once): the check takes memory that does not grow with the keys.
+    private func logTable(segments: [SegmentFile], expectedKeys: Int) throws(KVError) -> RebuildTable {
+        let path = LiveReader.temporaryDirectory() + "/kvstore-verify-\(UInt64.random(in: 0...UInt64.max)).index"
+        return try RebuildTable(path: path, capacity: HashIndex.capacity(forLiveKeys: expectedKeys + expectedKeys / 4),
+                                storeID: 0, hashSeed: 0, generation: 0, bootID: [UInt8](repeating: 0, count: 16), segments: segments)
     }
 
     func verify() throws(KVError) -> Store.VerificationReport {
@@ -26,8 +27,8 @@ extension StoreEngine {
 
     private func verify(segments: SegmentTable, index: HashIndex, end: LogPosition) throws(KVError) -> Store.VerificationReport {
         var report = Store.VerificationReport()
-        var latest: [[UInt8]: Latest] = [:]
-        var valid = Set<UInt64>()  // locations (segment, offset) of valid records
+        var table = try logTable(segments: segments.all, expectedKeys: index.liveCount)
+        defer { table.discard() }
         for file in segments.all {
             report.segments += 1
             let limit = file.id == end.segmentID ? end.offset : nil
@@ -37,17 +38,17 @@ extension StoreEngine {
             }
             for r in records {
                 report.records += 1
-                valid.insert(UInt64(file.id) << 32 | UInt64(r.offset))
-                let location = Location(segmentID: file.id, offset: r.offset, recordLength: r.header.length)
-                if let previous = latest[r.key], previous.sequence > r.header.sequence { continue }
-                latest[r.key] = Latest(sequence: r.header.sequence, location: location, isPut: r.header.kind == .put)
+                try r.key.withBytes { (key) throws(KVError) in
+                    try table.offer(hash: hasher.hash(key), key: key, segmentID: file.id, offset: r.offset,
+                                    length: r.header.length, isDelete: r.header.kind == .delete)
+                }
             }
             if file.id != end.segmentID {
                 checkHint(of: file, against: records, report: &report)
             }
         }
         var suspects = Set<UInt32>()
-        checkIndex(index, latest: latest, valid: valid, files: segments, report: &report, suspects: &suspects)
+        checkIndex(index, against: table, files: segments, report: &report, suspects: &suspects)
         for problem in report.problems {
             let name = problem.path.split(separator: "/").last.map(String.init) ?? ""
             if let id = FileNames.segmentID(of: name, suffix: FileNames.segmentSuffix) ?? FileNames.segmentID(of: name, suffix: FileNames.hintSuffix) {
@@ -68,7 +69,8 @@ extension StoreEngine {
         report.checkedWhileWriting = true
         let checked = view.segments.all.filter { $0.state == .hinted }
         report.uncheckedSegments = view.segments.all.count - checked.count
-        var valid = Set<UInt64>()
+        var table = try logTable(segments: checked, expectedKeys: view.index.liveCount)
+        defer { table.discard() }
         var checkedIDs = Set<UInt32>()
         for file in checked {
             var records: [(offset: Int, header: RecordHeader, key: [UInt8])] = []
@@ -80,23 +82,43 @@ extension StoreEngine {
             }
             report.segments += 1
             checkedIDs.insert(file.id)
-            for r in records where r.header.kind == .put {
-                valid.insert(UInt64(file.id) << 32 | UInt64(r.offset))
+            for r in records {
+                try r.key.withBytes { (key) throws(KVError) in
+                    try table.offer(hash: hasher.hash(key), key: key, segmentID: file.id, offset: r.offset,
+                                    length: r.header.length, isDelete: r.header.kind == .delete)
+                }
             }
             report.records += records.count
             checkHint(of: file, against: records, report: &report)
         }
         let path = directory + "/" + FileNames.index
-        view.index.forEachLive { slot, _, word in
+        view.index.forEachLive { slot, hash, word in
             let location = Location(word: word)
             guard checkedIDs.contains(location.segmentID) else { return }
             report.keys += 1
-            if !valid.contains(UInt64(location.segmentID) << 32 | UInt64(location.offset)) {
+            // A slot only ever moves forward, so one that points into these segments must point
+            // at the put its key ended with in them.
+            if !table.holdsPut(hash: hash, word: word) {
                 report.problems.append(.init(path: path, offset: Int64(IndexHeader.pageSize + slot * HashIndex.slotSize),
-                                             message: "slot \(slot) points at \(FileNames.segment(location.segmentID))@\(location.offset), where no valid put starts"))
+                                             message: slotMessage(slot, location, segments: view.segments)))
             }
         }
         return report
+    }
+
+    /// What is wrong with a slot that does not point at its key's latest put.
+    private func slotMessage(_ slot: Int, _ location: Location, segments: SegmentTable) -> String {
+        if isValidRecordStart(location, segments: segments) { return "slot \(slot) points at a record that is not its key's latest put" }
+        return "slot \(slot) points at \(FileNames.segment(location.segmentID))@\(location.offset), where no valid record starts"
+    }
+
+    /// Whether a valid record starts at `location` (read again: only slots found wrong ask).
+    private func isValidRecordStart(_ location: Location, segments: SegmentTable) -> Bool {
+        guard let file = segments.all.first(where: { $0.id == location.segmentID }),
+              var reader = try? LogReader(file: file, role: .sealed(hinted: true), purpose: .inspect(resynchronize: false),
+                                          from: location.offset),
+              case .record(let r)? = try? reader.next() else { return false }
+        return r.offset == location.offset
     }
 
     /// Reads a segment, resynchronizing after damage, so that one damaged record does not hide
@@ -153,31 +175,30 @@ extension StoreEngine {
         }
     }
 
-    private func checkIndex(_ index: HashIndex, latest: [[UInt8]: Latest], valid: Set<UInt64>, files: SegmentTable,
+    /// Both ways: every key the log ends with a put of is indexed at exactly that record, and
+    /// every slot points at the put its key ended with. Location words identify records, so the
+    /// comparison needs no key.
+    private func checkIndex(_ index: HashIndex, against table: RebuildTable, files: SegmentTable,
                             report: inout Store.VerificationReport, suspects: inout Set<UInt32>) {
         let path = directory + "/" + FileNames.index
-        var expected: [UInt64: Location] = [:]  // slot location word → location, for live keys
-        for (key, record) in latest where record.isPut {
+        table.forEachPut { hash, word in
             report.keys += 1
-            expected[record.location.word] = record.location
-            let hash = key.withUnsafeBytes { hasher.hash($0) }
-            let found = index.probe(hash: hash) { (_, word) -> Bool? in word == record.location.word ? true : nil } ?? false
+            let found = index.probe(hash: hash) { (_, existing) -> Bool? in existing == word ? true : nil } ?? false
             if !found {
-                suspects.insert(record.location.segmentID)
+                let location = Location(word: word)
+                suspects.insert(location.segmentID)
                 report.problems.append(.init(path: path, offset: nil,
-                                             message: "a live key (\(key.count) bytes, at \(FileNames.segment(record.location.segmentID))@\(record.location.offset)) is not indexed at its latest record"))
+                                             message: "a live key (at \(FileNames.segment(location.segmentID))@\(location.offset)) is not indexed at its latest record"))
             }
         }
         var live = 0
-        index.forEachLive { slot, _, word in
+        index.forEachLive { slot, hash, word in
             live += 1
-            let location = Location(word: word)
-            if expected[word] == nil {
+            if !table.holdsPut(hash: hash, word: word) {
+                let location = Location(word: word)
                 suspects.insert(location.segmentID)
-                let exists = valid.contains(UInt64(location.segmentID) << 32 | UInt64(location.offset))
                 report.problems.append(.init(path: path, offset: Int64(IndexHeader.pageSize + slot * HashIndex.slotSize),
-                                             message: exists ? "slot \(slot) points at a record that is not its key's latest put"
-                                                             : "slot \(slot) points at \(FileNames.segment(location.segmentID))@\(location.offset), where no valid record starts"))
+                                             message: slotMessage(slot, location, segments: files)))
             }
         }
         if live != index.liveCount {

@@ -6,10 +6,11 @@ import CKVSupport
 /// The table a rebuild fills: the new index file itself, mapped, so that the rebuild's memory is
 /// the page cache's and not the process's (FORMAT.md §6).
 ///
-/// Records are offered newest segment first. A key's first record decides: a put takes a slot, a
-/// delete takes a slot too, as a *removal mark* (a location with length code 0, which no record
-/// has), so that the key's older puts in older segments find it and stay out. Within one segment,
-/// where records may be offered in any order, the record at the larger offset wins. Keys are
+/// Records may be offered in any order; the one furthest along the log wins (records are appended
+/// in sequence order, FORMAT.md §7). A rebuild offers the newest segment first, so that a key's
+/// first record mostly decides and an older one is dismissed without a write; ``Store/verify()``
+/// offers them oldest first. A put takes a slot; a delete takes one too, as a *removal mark* (a
+/// location with length code 0, which no record has), so that the key's older puts stay out. Keys are
 /// compared exactly: a slot whose hash matches is confirmed against the key of the record it
 /// points at, read from the segment through a read-only mapping (``SegmentKeys``). Marks become
 /// nothing at the end: ``finish(expectedKeys:)`` copies the live slots into a table sized for them
@@ -73,8 +74,8 @@ struct RebuildTable {
         keys.prefetch(segmentID: location.segmentID, offset: location.offset)
     }
 
-    /// Offers the record at `offset` of segment `segmentID`: the newest record of its key unless a
-    /// slot already holds one from a newer segment, or from this one at a larger offset.
+    /// Offers the record at `offset` of segment `segmentID`: it becomes its key's record unless the
+    /// slot of its key holds one further along the log.
     @inline(__always)
     mutating func offer(hash: UInt64, key: UnsafeRawBufferPointer, segmentID: UInt32, offset: Int, length: Int,
                         isDelete: Bool) throws(KVError) {
@@ -89,7 +90,7 @@ struct RebuildTable {
                 let existing = table.locationWord(at: slot)
                 let location = Location(word: existing)
                 if keys.keyMatches(key, segmentID: location.segmentID, offset: location.offset) {
-                    guard location.segmentID == segmentID && location.offset < offset else { return }  // a newer record decided
+                    guard (location.segmentID, location.offset) < (segmentID, offset) else { return }  // a newer record decided
                     table.slotWord(slot, 1).pointee.store(word.littleEndian, ordering: .relaxed)
                     marks += (isDelete ? 1 : 0) - (Self.isMark(existing) ? 1 : 0)
                     return
@@ -104,6 +105,28 @@ struct RebuildTable {
         occupied += 1
         if isDelete { marks += 1 }
         if Double(occupied) > Double(table.capacity) * HashIndex.maximumLoad { try grow() }
+    }
+
+    /// Calls `body` with the hash and location word of every key whose record is a put.
+    func forEachPut(_ body: (_ hash: UInt64, _ word: UInt64) -> Void) {
+        let table = index.table
+        for slot in 0..<table.capacity {
+            let h = table.hash(at: slot)
+            guard h > HashIndex.tombstoneHash else { continue }
+            let word = table.locationWord(at: slot)
+            if !Self.isMark(word) { body(h, word) }
+        }
+    }
+
+    /// Whether the record at location `word` is the put its key (hashing to `hash`) ended with.
+    func holdsPut(hash: UInt64, word: UInt64) -> Bool {
+        guard !Self.isMark(word) else { return false }
+        return index.table.probe(hash: hash) { (_, existing) -> Bool? in existing == word ? true : nil } ?? false
+    }
+
+    /// Removes the table's file (its mapping stays valid until the table goes).
+    func discard() {
+        _ = try? Sys.unlink(path)
     }
 
     /// Twice the slots, in a new file renamed over the old one (the old mapping goes with it).

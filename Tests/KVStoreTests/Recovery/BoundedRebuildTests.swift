@@ -136,7 +136,7 @@ struct BoundedRebuildTests {
         }
     }
 
-    /// A history of ten writes per key: the rebuild's anonymous memory (RssAnon, sampled every
+    /// A history of ten writes per key: the rebuild's (and verify's) anonymous memory (RssAnon, sampled every
     /// millisecond in a child process, so that no other test's allocations count) grows by at most
     /// 16 bytes per live key + 64 MiB. Holding every record of the history, as rebuilds did before,
     /// took ~150 bytes per record here: more than three times the bound.
@@ -155,6 +155,10 @@ struct BoundedRebuildTests {
             #expect(live == keys - (keys + 12) / 13)
             let boundKB = (16 * live) / 1024 + 64 * 1024
             #expect(peak - base <= boundKB, "the rebuild grew anonymous memory by \(peak - base) kB; the bound is \(boundKB) kB")
+            // verify() keeps what the log ends with in the same kind of table: the same bound
+            // (it held every key and record location in dictionaries before: ~100 bytes per record).
+            let verifyBase = try #require(figures["VERIFYBASE"]), verifyPeak = try #require(figures["VERIFYPEAK"])
+            #expect(verifyPeak - verifyBase <= boundKB, "verify grew anonymous memory by \(verifyPeak - verifyBase) kB; the bound is \(boundKB) kB")
         }
     }
 }

@@ -137,7 +137,8 @@ struct RebuildTable {
 
     /// Copies the occupied slots (with or without marks) into a new file at ``path``.
     private func copy(capacity: Int, keepingMarks: Bool) throws(KVError) -> HashIndex {
-        let temporary = path + ".copy"
+        // Ends in ".tmp": one left by a crash is removed by the next open, like `index.tmp`.
+        let temporary = path + ".copy" + FileNames.temporarySuffix
         let copy = try Self.create(path: temporary, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
                                    generation: generation, bootID: bootID)
         let from = index.table, to = copy.table

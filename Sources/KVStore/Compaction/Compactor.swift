@@ -11,6 +11,27 @@ final class Compactor: Sendable {
     private let running = Mutex(false)
     private let report = Mutex<Store.CompactionReport?>(nil)
     private let scheduled = Atomic<Bool>(false)
+    /// What the last automatic plan saw: the writer's ``Writer/supersedingWrites`` then, and
+    /// whether a segment with dead bytes waited for its hint. With neither changed since, no
+    /// segment can have crossed a threshold, and the next automatic compaction does not plan (a
+    /// plan walks the whole index: seconds at 100 M keys, after every sealed segment).
+    private let lastAutomaticPlan = Mutex<(writes: Int, waiting: Bool)?>(nil)
+
+    /// Whether an automatic compaction may skip its plan, the writer being at `writes`.
+    func planIsCurrent(writes: Int) -> Bool {
+        lastAutomaticPlan.withLock { last in last.map { $0.writes == writes && !$0.waiting } ?? false }
+    }
+
+    /// Plans made since open (manual and automatic), for tests.
+    let plans = Atomic<Int>(0)
+
+    func recordAutomaticPlan(writes: Int, waiting: Bool) { lastAutomaticPlan.withLock { $0 = (writes, waiting) } }
+
+    /// Sets the segments ``Store/verify()`` found problems in; the next automatic compaction plans.
+    func setSuspects(_ ids: Set<UInt32>) {
+        suspects.withLock { $0 = ids }
+        lastAutomaticPlan.withLock { $0 = nil }
+    }
     /// Set by close(): a compaction stops between chunks.
     let closing = Atomic<Bool>(false)
     /// Segments the last ``Store/verify()`` found problems in (or that index problems point into):
@@ -68,7 +89,12 @@ extension StoreEngine {
             // Asked for explicitly, finish the sealing already queued; the automatic one does not
             // wait, so that it never queues behind a busy writer's sealing.
             if !automatic && !configuration.readOnly { sealer.drain() }
+            let writes = automatic ? try withWriter { (w) throws(KVError) in w.supersedingWrites } : 0
+            if automatic && compactor.planIsCurrent(writes: writes) { return Store.CompactionReport() }
             var report = try plan(options)
+            if automatic {
+                compactor.recordAutomaticPlan(writes: writes, waiting: report.segments.contains { $0.deadBytes > 0 && !$0.compacted && $0.reason.hasPrefix("not yet synced") })
+            }
             report.automatic = automatic
             report.dryRun = options.dryRun
             let chosen = report.segments.filter(\.compacted)
@@ -85,6 +111,7 @@ extension StoreEngine {
 
     /// Decides, per sealed segment, from the live bytes the index points at.
     private func plan(_ options: Store.CompactionOptions) throws(KVError) -> Store.CompactionReport {
+        compactor.plans.add(1, ordering: .relaxed)
         let segments: SegmentTable, index: HashIndex, activeID: UInt32
         if configuration.readOnly {
             let view = try views.get()
@@ -92,16 +119,18 @@ extension StoreEngine {
         } else {
             (segments, index, activeID) = try withWriter { (w) throws(KVError) in (w.segments, w.index, w.active.id) }
         }
-        var live: [UInt32: Int64] = [:]
+        // By segment id, in an array: this walks every slot of the index (a dictionary's hashing
+        // made it the writer's main competitor for the CPU at 100 M keys).
+        var live = [Int64](repeating: 0, count: Int(segments.all.map(\.id).max() ?? 0) + 1)
         index.forEachLive { _, _, word in
-            let location = Location(word: word)
-            live[location.segmentID, default: 0] += Int64(location.readLength)
+            let id = Int(word >> 44)
+            if id < live.count { live[id] &+= Int64(Location.decodeLength(UInt16(truncatingIfNeeded: word))) }
         }
         var report = Store.CompactionReport()
         let suspected = compactor.suspects.withLock { $0 }
         for file in segments.all where file.id != activeID {
             let bytes = Int64(try file.size())
-            let liveBytes = min(live[file.id] ?? 0, max(0, bytes - Int64(SegmentHeader.size)))
+            let liveBytes = min(live[Int(file.id)], max(0, bytes - Int64(SegmentHeader.size)))
             let dead = max(0, bytes - Int64(SegmentHeader.size) - liveBytes)
             let ratio = bytes > 0 ? Double(dead) / Double(bytes) : 0
             let hinted = file.state == .hinted

@@ -55,7 +55,7 @@ extension StoreEngine {
                 suspects.insert(id)
             }
         }
-        compactor.suspects.withLock { $0 = suspects }
+        compactor.setSuspects(suspects)
         return report
     }
 

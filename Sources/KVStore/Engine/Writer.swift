@@ -29,6 +29,10 @@ final class Writer: @unchecked Sendable {
     private(set) var segments: SegmentTable
     /// The sequence number the next record gets.
     private(set) var nextSequence: UInt64
+    /// Writes that made an older record dead (overwrites and removals) since open: automatic
+    /// compaction plans again only when this moved (``Compactor``), so a store that is only ever
+    /// added to is never walked for dead bytes.
+    private(set) var supersedingWrites = 0
     let mappings: MappingManager
     /// The active segment as this process's gets read it in place; `nil` with a budget of 0.
     private(set) var activeRegion: ActiveRegion?
@@ -80,8 +84,12 @@ final class Writer: @unchecked Sendable {
         let header = encode(.put, key: key, value: value, sequence: sequence, at: active.mapping.base + offset)
         let location = Location(segmentID: active.id, offset: offset, recordLength: header.length)
         active.publish(commitWord: header.commitWord(checksum: header.checksum(recordAt: active.mapping.base + offset)), at: offset)
-        if let slot = existingSlot { index.update(slot: slot, location: location.word) }
-        else if let slot = newSlot { index.insert(hash: hash, location: location.word, at: slot) }
+        if let slot = existingSlot {
+            index.update(slot: slot, location: location.word)
+            supersedingWrites &+= 1
+        } else if let slot = newSlot {
+            index.insert(hash: hash, location: location.word, at: slot)
+        }
         finish(length: header.length, sequence: sequence)
         return sequence
     }
@@ -109,6 +117,7 @@ final class Writer: @unchecked Sendable {
                             at: active.mapping.base + offset)
         active.publish(commitWord: header.commitWord(checksum: header.checksum(recordAt: active.mapping.base + offset)), at: offset)
         index.remove(slot: slot)
+        supersedingWrites &+= 1
         finish(length: header.length, sequence: sequence)
         return (true, sequence)
     }
@@ -174,9 +183,13 @@ final class Writer: @unchecked Sendable {
         if tearable { index.setApplyingBatch(LogPosition(segmentID: active.id, offset: start)) }
         for (change, location) in zip(plan, locations) {
             switch change {
-            case .update(let slot): index.update(slot: slot, location: location.word)
+            case .update(let slot):
+                index.update(slot: slot, location: location.word)
+                supersedingWrites &+= 1
             case .insert(let slot, let hash): index.insert(hash: hash, location: location.word, at: slot)
-            case .remove(let slot): index.remove(slot: slot)
+            case .remove(let slot):
+                index.remove(slot: slot)
+                supersedingWrites &+= 1
             case .none: break
             }
         }

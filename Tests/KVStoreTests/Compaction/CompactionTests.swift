@@ -184,6 +184,30 @@ struct CompactionTests {
         }
     }
 
+    /// A plan walks the whole index (seconds at 100 M keys). A store only ever added to has nothing
+    /// dead: after the first, automatic compaction makes no plan however many segments are sealed,
+    /// and plans again once writes make records dead.
+    @Test func automaticCompactionDoesNotPlanForAStoreThatIsOnlyAddedTo() throws {
+        try withTemporaryDirectory { dir in
+            let store = try Store(path: dir, configuration: Self.configuration(automatic: true))
+            for k in 0..<6_000 { try store.set(Self.value(k, 0), forKey: Array("key-\(k)".utf8)) }
+            store.engine.sealer.drain()
+            store.engine.compactor.queue.sync {}
+            #expect(try FileSurgery.segmentNames(in: dir).count > 8)
+            #expect(store.engine.compactor.plans.load(ordering: .relaxed) <= 1)
+            for round in 1..<4 { for k in 0..<6_000 { try store.set(Self.value(k, round), forKey: Array("key-\(k)".utf8)) } }
+            var status: Store.CompactionReport? = nil
+            for _ in 0..<2000 where status == nil || status?.segmentsCompacted == 0 {
+                usleep(10_000)
+                status = store.compactionStatus
+            }
+            #expect(store.engine.compactor.plans.load(ordering: .relaxed) > 1)
+            #expect((status?.segmentsCompacted ?? 0) > 0)
+            for k in 0..<6_000 { #expect(try store.value(forKey: Array("key-\(k)".utf8)) == Self.value(k, 3)) }
+            try store.close()
+        }
+    }
+
     @Test func readOnlyStoreRefusesToCompact() throws {
         try withTemporaryDirectory { dir in
             try Store(path: dir, configuration: Self.configuration()).close()

@@ -34,7 +34,7 @@ public enum Benchmark: String, CaseIterable, Sendable {
         case .ycsbF: return "YCSB F: 50% read, 50% read-modify-write, zipfian (--zipfian)"
         case .open: return "open the store after a clean close"
         case .recover: return "a child process writes --num keys and is killed (SIGKILL); time the reopen"
-        case .rebuild: return "rebuild the index from the data (kvstore: Store.rebuildIndex), timed (keys/s)"
+        case .rebuild: return "rebuild the index from the data (kvstore: Store.rebuildIndex; hint files warmed first), timed (keys/s)"
         case .compact: return "compact every segment at least 25% dead; MB/s of live data rewritten, disk before and after"
         case .readwhilecompacting: return "readrandom on --threads threads while one more thread compacts, again and again"
         }

@@ -284,22 +284,41 @@ struct GoldenFixtureTests {
         #expect(segment2.count == records2.last?.alignedEnd)
     }
 
-    /// The padded entries of a 1.0 hint file, as the 1.0 fixture holds them.
-    @Test func fixtureHintFileLayout() throws {
-        let fixture = try Self.fixtureDirectory()
-        let hint = try FileSurgery.read(fixture + "/00000001.hint")
-        let segment = try FileSurgery.read(fixture + "/00000001.seg")
-        let records = try FileSurgery.records(inSegment: fixture + "/00000001.seg").filter { $0.header.kind != .batch }
-        func u16(_ at: Int) -> Int { Int(hint[at]) | Int(hint[at + 1]) << 8 }
+    /// Little-endian fields of a file's bytes.
+    struct Fields {
+        let bytes: [UInt8]
+        var count: Int { bytes.count }
+        subscript(_ i: Int) -> UInt8 { bytes[i] }
+        subscript(_ r: Range<Int>) -> ArraySlice<UInt8> { bytes[r] }
+        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
         func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
         func u64(_ at: Int) -> UInt64 { UInt64(u32(at)) | UInt64(u32(at + 4)) << 32 }
+        func prefix(_ n: Int) -> ArraySlice<UInt8> { bytes.prefix(n) }
+        func suffix(_ n: Int) -> ArraySlice<UInt8> { bytes.suffix(n) }
+    }
 
-        #expect(Array(hint.prefix(8)) == Array("KVHINTS\0".utf8))
-        #expect(u16(8) == 1 && u16(10) == 0)
-        #expect(u32(12) == 1)
-        #expect(u64(16) == Self.storeID)
-        #expect(u32(24) == records.count)
-        #expect(u32(28) == segment.count)
+    /// The hint of segment 1 of a fixture, its header checked (both layouts share it), and the
+    /// segment's records it must list.
+    static func hintOfSegment1(_ name: String, magic: String, minor: Int) throws -> (Fields, [ParsedRecord]) {
+        let fixture = try fixtureDirectory(name)
+        let hint = Fields(bytes: try FileSurgery.read(fixture + "/00000001.hint"))
+        let segment = try FileSurgery.read(fixture + "/00000001.seg")
+        let records = try FileSurgery.records(inSegment: fixture + "/00000001.seg").filter { $0.header.kind != .batch }
+        #expect(Array(hint.prefix(8)) == Array(magic.utf8))
+        #expect(hint.u16(8) == 1 && hint.u16(10) == minor)
+        #expect(hint.u32(12) == 1)
+        #expect(hint.u64(16) == storeID)
+        #expect(hint.u32(24) == records.count)
+        #expect(hint.u32(28) == segment.count)
+        return (hint, records)
+    }
+
+    /// The padded entries of a 1.0 hint file, as the 1.0 fixture holds them.
+    @Test func fixtureHintFileLayout() throws {
+        let (hint, records) = try Self.hintOfSegment1(Self.fixture10, magic: "KVHINTS\0", minor: 0)
+        func u16(_ at: Int) -> Int { hint.u16(at) }
+        func u32(_ at: Int) -> Int { hint.u32(at) }
+        func u64(_ at: Int) -> UInt64 { hint.u64(at) }
         var at = 32
         for record in records {
             #expect(u64(at) == record.header.sequence)
@@ -314,26 +333,16 @@ struct GoldenFixtureTests {
             at += 24 + padded
         }
         #expect(at == hint.count - 8)
-        #expect(u32(at) == Int(CRC32C.checksum(Array(hint.prefix(at)))))
+        #expect(u32(at) == Int(CRC32C.checksum(Array(hint.bytes.prefix(at)))))
         #expect(Array(hint.suffix(4)) == Array("HEND".utf8))
     }
 
     /// The compact entries this build writes: 18 bytes + key, no padding.
     @Test func fixtureCompactHintFileLayout() throws {
-        let fixture = try Self.fixtureDirectory(Self.fixture11)
-        let hint = try FileSurgery.read(fixture + "/00000001.hint")
-        let segment = try FileSurgery.read(fixture + "/00000001.seg")
-        let records = try FileSurgery.records(inSegment: fixture + "/00000001.seg").filter { $0.header.kind != .batch }
-        func u16(_ at: Int) -> Int { Int(hint[at]) | Int(hint[at + 1]) << 8 }
-        func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
-        func u64(_ at: Int) -> UInt64 { UInt64(u32(at)) | UInt64(u32(at + 4)) << 32 }
-
-        #expect(Array(hint.prefix(8)) == Array("KVHINT2\0".utf8))
-        #expect(u16(8) == 1 && u16(10) == 1)
-        #expect(u32(12) == 1)
-        #expect(u64(16) == Self.storeID)
-        #expect(u32(24) == records.count)
-        #expect(u32(28) == segment.count)
+        let (hint, records) = try Self.hintOfSegment1(Self.fixture11, magic: "KVHINT2\0", minor: 1)
+        func u16(_ at: Int) -> Int { hint.u16(at) }
+        func u32(_ at: Int) -> Int { hint.u32(at) }
+        func u64(_ at: Int) -> UInt64 { hint.u64(at) }
         var at = 32
         for record in records {
             #expect(u64(at) == record.header.sequence)
@@ -345,11 +354,11 @@ struct GoldenFixtureTests {
             at += 18 + record.key.count
         }
         #expect(at == hint.count - 8)
-        #expect(u32(at) == Int(CRC32C.checksum(Array(hint.prefix(at)))))
+        #expect(u32(at) == Int(CRC32C.checksum(Array(hint.bytes.prefix(at)))))
         #expect(Array(hint.suffix(4)) == Array("HEND".utf8))
         // 9 records with keys of 1 to 5 bytes: 18 bytes + key each, where 1.0 took 24 + key + padding.
         let padded = try FileSurgery.read(Self.fixtureDirectory() + "/00000001.hint")
-        #expect(hint.count < padded.count)
+        #expect(hint.bytes.count < padded.count)
     }
 
     @Test func fixtureIndexFileLayout() throws {

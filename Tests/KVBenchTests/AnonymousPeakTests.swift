@@ -15,7 +15,9 @@ struct AnonymousPeakTests {
         let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
         // Touched, so that it is resident; held for several sampling periods.
         block.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
-        usleep(100_000)
+        // Held until the sampler has run with it resident (every 10 ms; on a loaded machine its
+        // thread may wait for a core much longer: up to 20 s here).
+        for _ in 0..<2_000 where AnonymousPeak.sampledKB() < before + 48 << 10 { usleep(10_000) }
         block.deallocate()
         let peak = ProcessSnapshot.now().peakAnonKB
         #expect(peak >= before + 48 << 10, "peak \(peak) KiB, before \(before) KiB")

@@ -23,6 +23,9 @@ enum AnonymousPeak {
         return max(now, peak.load(ordering: .relaxed))
     }
 
+    /// The largest value the sampler has seen since the last reset (not the current one), KiB.
+    static func sampledKB() -> Int { peak.load(ordering: .relaxed) }
+
     /// `RssAnon` now, KiB; 0 where the kernel does not report it.
     static func current() -> Int { ProcessSnapshot.statusFields()["RssAnon"] ?? 0 }
 

@@ -10,8 +10,8 @@
 //
 // Prints "R ready uid=<uid> trust=<indexTrust> access=<access>" once open, then, when it stops,
 // lines "V <violation>" (the first 20, then the first of each other key, 100 at most) and "R done reads=<n> values=<n> absent=<n> contains=<n> fresh=<n>
-// violations=<n> access=<access> close=ok|<error>" (access: Store.access, as describeAccess
-// spells it), and exits 0 (the test judges the counts). `fresh` counts values of a version
+// violations=<n> access=<access> liveLooks=<n> close=ok|<error>" (access: Store.access, as describeAccess
+// spells it; liveLooks: how many looks at it, one every 1,024 reads, found the store's own index), and exits 0 (the test judges the counts). `fresh` counts values of a version
 // newer than the one acknowledged when the reader opened: writes it saw that happened after its open.
 // Exits 75 when the open fails with .locked, 1 on any other failure to start.
 
@@ -85,9 +85,12 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
         keysReported.insert(key)
         liveSay("V after \(reads) reads: \(text) (access: \((try? store.access).map { "\($0)" } ?? "?"))")
     }
+    // How often a look at `Store.access` found the store's own index (live), and not a private one.
+    var liveLooks = 0
     while true {
         if let limit, reads >= limit { break }
         if let stop, reads % 64 == 0, access(stop, F_OK) == 0 { break }
+        if reads % 1024 == 0, case .liveReader? = try? store.access { liveLooks += 1 }
         let i = liveRandomKey(&rng, active: keys)
         let key = LiveValues.key(i)
         let kind = rng.next() % 10
@@ -118,7 +121,7 @@ func runLiveReader(_ arguments: ArraySlice<String>) -> Never {
     let accessAtEnd = describeAccess(store)
     var closed = "ok"
     do { try store.close() } catch { closed = "\(error)".split(separator: " ").joined(separator: "_") }
-    liveSay("R done reads=\(reads) values=\(values) absent=\(absent) contains=\(contains) fresh=\(fresh) violations=\(violations) access=\(accessAtEnd) close=\(closed)")
+    liveSay("R done reads=\(reads) values=\(values) absent=\(absent) contains=\(contains) fresh=\(fresh) violations=\(violations) access=\(accessAtEnd) liveLooks=\(liveLooks) close=\(closed)")
     exit(0)
 }
 

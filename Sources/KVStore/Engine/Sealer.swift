@@ -51,7 +51,7 @@ final class Sealer: Sendable {
         do {
             // The compact layout is a compatible feature: on record before the first such file.
             try manifest.recordCompatibleFeatures(Features.compactHints)
-            try HintFile.build(segment: segment, storeID: storeID).write(directory: directory)
+            try HintFile.build(segment: segment, storeID: storeID, directory: directory)
             segment.lifecycle.advance(to: .hinted)
         } catch {
             // Hints only speed up rebuilds; without one the segment is scanned instead, and

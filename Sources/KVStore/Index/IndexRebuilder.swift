@@ -131,7 +131,9 @@ struct IndexRebuilder {
             var sequences = SequenceRange()
             try Self.offerRecords(of: planned, hasher: hasher, to: &table, sequences: &sequences) { count, keys in
                 done += count
-                if let progress, count > 0 {
+                // Within a segment, a report per 2^20 records; its remainder is in the report
+                // after the segment, below.
+                if let progress, count == 1 << 20 {
                     report.recordsRead = done
                     report.keys = keys
                     progress(report)

@@ -17,21 +17,15 @@ struct HintFile {
     let bytes: [UInt8]
     let entries: [Entry]
 
-    /// Builds the hint file of a sealed segment by reading it: every record must be whole.
-    static func build(segment: SegmentFile, storeID: UInt64) throws(KVError) -> HintFile {
-        let (hint, stop) = try scan(segment, storeID: storeID, role: .sealed(hinted: false), purpose: .inspect(resynchronize: false))
+    /// Writes the hint file of a sealed segment, built by reading it (every record must be whole):
+    /// the bytes as the scan made them, not decoded again, since sealing only writes them.
+    static func build(segment: SegmentFile, storeID: UInt64, directory: String) throws(KVError) {
+        let (bytes, _, stop) = try scanBytes(segment, storeID: storeID, role: .sealed(hinted: false),
+                                             purpose: .inspect(resynchronize: false)) { _ in }
         if case .damage(let offset, let reason) = stop {
             throw .corruption("sealed segment is damaged: \(reason)", path: segment.path, offset: Int64(offset))
         }
-        return hint
-    }
-
-    /// Reads a segment's records into hint form, and says why they stopped. Sealing writes the
-    /// result as the segment's hint file.
-    static func scan(_ segment: SegmentFile, storeID: UInt64, role: LogReader.Role,
-                     purpose: LogReader.Purpose) throws(KVError) -> (hint: HintFile, stop: LogReader.Stop) {
-        let (bytes, _, stop) = try scanBytes(segment, storeID: storeID, role: role, purpose: purpose) { _ in }
-        return (try decode(bytes, path: segment.path, segmentID: segment.id, storeID: storeID), stop)
+        try writeFileAtomically(path: directory + "/" + FileNames.hint(segment.id), bytes: bytes, directory: directory)
     }
 
     /// The bytes of a compact hint file for a segment's records (``HintLayout``), the number of
@@ -77,12 +71,6 @@ struct HintFile {
         let path = directory + "/" + FileNames.hint(segmentID)
         guard let bytes = try? readWholeFile(path) else { return nil }
         return try? decode(bytes, path: path, segmentID: segmentID, storeID: storeID)
-    }
-
-    /// Writes the file durably: temporary name, sync, rename, sync the directory.
-    func write(directory: String) throws(KVError) {
-        let path = directory + "/" + FileNames.hint(segmentID)
-        try writeFileAtomically(path: path, bytes: bytes, directory: directory)
     }
 }
 

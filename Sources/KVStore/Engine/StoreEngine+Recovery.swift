@@ -142,6 +142,8 @@ extension StoreEngine {
                                        bootID: bootID)
         rebuilder.expectedKeys = configuration.expectedKeyCount
         rebuilder.progress = configuration.rebuildProgress
+        rebuilder.windowBytes = configuration.rebuildWindowBytes
+        rebuilder.windowSpill = configuration.rebuildWindowSpill
         let temporary = indexPath + FileNames.temporarySuffix
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()

@@ -35,6 +35,10 @@ struct IndexRebuilder {
     var expectedKeys = 0
     /// Told after each segment, and every 2^20 records within a long one.
     var progress: (@Sendable (Store.RebuildProgress) -> Void)? = nil
+    /// The most the rebuild keeps of the new table in private memory at once (see
+    /// ``RebuildWindows``): `nil` for ``windowBytesPerKey`` per key, 0 to write into the mapped file.
+    var windowBytes: Int? = nil
+    var windowSpill = RebuildWindows.defaultSpill
 
     /// Where one segment's records come from: hint bytes (its hint file mapped, or what the first
     /// pass's scan of it made, kept while small), or a second scan of the segment.
@@ -120,39 +124,20 @@ struct IndexRebuilder {
         let records = plan.reduce(0) { $0 + $1.records }
         let estimated = min(records, distinct.estimate + distinct.estimate / 32, Self.largestInitialKeys)
         let initialKeys = max(expectedKeys, estimated)
-        var table = try RebuildTable(path: path, capacity: HashIndex.capacity(forLiveKeys: initialKeys), storeID: storeID,
-                                     hashSeed: hashSeed, generation: generation, bootID: bootID,
-                                     segments: plan.map(\.segment))
+        let capacity = HashIndex.capacity(forLiveKeys: initialKeys)
+        let windowBytes = self.windowBytes ?? max(Self.smallestWindow, Self.windowBytesPerKey * initialKeys)
         var lastSequence: UInt64 = 0
-        var done = 0
-        var report = Store.RebuildProgress(segments: plan.count, records: records)
-        var newerFirstSequence = UInt64.max
-        for planned in plan.reversed() {
-            var sequences = SequenceRange()
-            try Self.offerRecords(of: planned, hasher: hasher, to: &table, sequences: &sequences) { count, keys in
-                done += count
-                // Within a segment, a report per 2^20 records; its remainder is in the report
-                // after the segment, below.
-                if let progress, count == 1 << 20 {
-                    report.recordsRead = done
-                    report.keys = keys
-                    progress(report)
-                }
-            }
-            // The order the rebuild relies on: every record of a segment is older than every
-            // record of the segments after it. Never seen broken; reported if it ever is.
-            if sequences.count > 0 {
-                if !sequences.ascending || sequences.last >= newerFirstSequence {
-                    problems.append(.corruption("sequence numbers are out of log order; the later position was taken as the newer record",
-                                                path: planned.segment.path, offset: Int64(SegmentHeader.size)))
-                }
-                newerFirstSequence = sequences.first
-                lastSequence = max(lastSequence, sequences.maximum)
-            }
-            report.segmentsRead += 1
-            report.recordsRead = done
-            report.keys = table.live
-            progress?(report)
+        var table = try RebuildTable(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
+                                     generation: generation, bootID: bootID, segments: plan.map(\.segment),
+                                     windowBytes: windowBytes > 0 ? windowBytes : nil, spill: windowSpill)
+        try offerAll(plan, to: &table, records: records, problems: &problems, lastSequence: &lastSequence)
+        if table.overflowed {
+            // A cluster longer than a window's spill (forced collisions): again, in the mapped file.
+            table.discard()
+            problems = problems.filter { $0.message != Self.outOfOrder }
+            table = try RebuildTable(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
+                                     generation: generation, bootID: bootID, segments: plan.map(\.segment))
+            try offerAll(plan, to: &table, records: records, problems: &problems, lastSequence: &lastSequence)
         }
         let index = try table.finish(expectedKeys: expectedKeys)
         index.assertBuiltCorrectly("index rebuild")
@@ -160,6 +145,60 @@ struct IndexRebuilder {
         return RecoveredLog(index: index, end: end, lastSequence: lastSequence, tornTail: tornTail, problems: problems,
                             replayedRecords: 0, lost: lost)
     }
+
+    /// The second pass: every record offered to `table`, newest segment first, once per window of
+    /// the table (each to the window that holds its key). Stops early if the table overflowed.
+    private func offerAll(_ plan: [Planned], to table: inout RebuildTable, records: Int, problems: inout [KVError],
+                          lastSequence: inout UInt64) throws(KVError) {
+        var report = Store.RebuildProgress(segments: plan.count, records: records)
+        report.passes = table.windowCount
+        for window in 0 ..< table.windowCount {
+            table.beginWindow(window)
+            var done = 0
+            var newerFirstSequence = UInt64.max
+            report.segmentsRead = 0
+            report.recordsRead = 0
+            for planned in plan.reversed() {
+                var sequences = SequenceRange()
+                try Self.offerRecords(of: planned, hasher: hasher, to: &table, sequences: &sequences) { count, keys in
+                    done += count
+                    // Within a segment, a report per 2^20 records; its remainder is in the report
+                    // after the segment, below.
+                    if let progress, count == 1 << 20 {
+                        report.recordsRead = done
+                        report.keys = keys
+                        progress(report)
+                    }
+                }
+                if table.overflowed { return }
+                // The order the rebuild relies on: every record of a segment is older than every
+                // record of the segments after it. Never seen broken; reported if it ever is. Every
+                // window reads every record: the first one checks.
+                if window == 0 && sequences.count > 0 {
+                    if !sequences.ascending || sequences.last >= newerFirstSequence {
+                        problems.append(.corruption(Self.outOfOrder, path: planned.segment.path, offset: Int64(SegmentHeader.size)))
+                    }
+                    newerFirstSequence = sequences.first
+                    lastSequence = max(lastSequence, sequences.maximum)
+                }
+                report.segmentsRead += 1
+                report.recordsRead = done
+                report.keys = table.live
+                progress?(report)
+            }
+            try table.finishWindow()
+            report.passesDone += 1
+        }
+    }
+
+    private static let outOfOrder = "sequence numbers are out of log order; the later position was taken as the newer record"
+
+    /// The rebuild's window of slots in private memory: 8 bytes per key expected, at least 32 MiB
+    /// (a table of up to about a million keys is one window). Half the memory bound of a rebuild
+    /// (16 bytes per key + 64 MiB), and 4 windows at 100 M keys, each read of the hints costing
+    /// less than the write faults it saves.
+    static let windowBytesPerKey = 8
+    static let smallestWindow = 32 << 20
 
     /// What the first pass keeps of its scans for the second, at most (anonymous memory).
     static let keptScanBytes = 32 << 20
@@ -193,24 +232,27 @@ struct IndexRebuilder {
         switch planned.source {
         case .hint(let hint, let header):
             let raw = hint.bytes
-            var count = 0
-            // A pipeline over the records, `depth` apart: hash a record and prefetch its first
-            // slot; `depth` records later, peek at that slot and prefetch the record it points at
-            // (the key an overwrite is compared with); `depth` later again, offer it. The cache
-            // misses of 2 × depth records are in flight at once instead of one after another.
+            var count = 0, held = 0
+            // A pipeline over the records the table's window holds, `depth` apart: hash a record
+            // and prefetch its first slot; `depth` records later, peek at that slot and prefetch
+            // the record it points at (the key an overwrite is compared with); `depth` later again,
+            // offer it. The cache misses of 2 × depth records are in flight at once instead of one
+            // after another.
             let depth = Self.depth, ring = 2 * depth
             try withUnsafeTemporaryAllocation(of: (HintLayout.Entry, UInt64).self, capacity: ring) { (pending) throws(KVError) in
                 try HintLayout.forEachEntry(in: raw, header: header, path: hint.path) { (entry) throws(KVError) in
-                    if count >= ring { try Self.offer(pending[count % ring], raw, segmentID, &table) }
                     sequences.add(entry.sequence)
-                    let hash = hasher.hash(UnsafeRawBufferPointer(rebasing: raw[entry.keyStart ..< entry.keyStart + entry.keyLength]))
-                    table.prefetch(hash)
-                    pending[count % ring] = (entry, hash)
-                    if count >= depth { table.prefetchRecord(of: pending[(count - depth) % ring].1) }
                     count += 1
                     if count & (1 << 20 - 1) == 0 { read(1 << 20, table.live) }
+                    let hash = hasher.hash(UnsafeRawBufferPointer(rebasing: raw[entry.keyStart ..< entry.keyStart + entry.keyLength]))
+                    guard table.holds(hash) else { return }
+                    if held >= ring { try Self.offer(pending[held % ring], raw, segmentID, &table) }
+                    table.prefetch(hash)
+                    pending[held % ring] = (entry, hash)
+                    if held >= depth { table.prefetchRecord(of: pending[(held - depth) % ring].1) }
+                    held += 1
                 }
-                for i in max(0, count - ring) ..< count { try Self.offer(pending[i % ring], raw, segmentID, &table) }
+                for i in max(0, held - ring) ..< held { try Self.offer(pending[i % ring], raw, segmentID, &table) }
             }
             read(count & (1 << 20 - 1), table.live)
         case .scan(let role, let records):
@@ -220,8 +262,11 @@ struct IndexRebuilder {
                 switch try reader.next() {
                 case .record(let r):
                     sequences.add(r.header.sequence)
-                    try table.offer(hash: hasher.hash(r.key), key: r.key, segmentID: segmentID, offset: r.offset,
-                                    length: r.header.length, isDelete: r.header.kind == .delete)
+                    let hash = hasher.hash(r.key)
+                    if table.holds(hash) {
+                        try table.offer(hash: hash, key: r.key, segmentID: segmentID, offset: r.offset,
+                                        length: r.header.length, isDelete: r.header.kind == .delete)
+                    }
                     count += 1
                     if count & (1 << 20 - 1) == 0 { read(1 << 20, table.live) }
                 case .skipped: continue

@@ -15,8 +15,22 @@ import CKVSupport
 /// points at, read from the segment through a read-only mapping (``SegmentKeys``). Marks become
 /// nothing at the end: ``finish(expectedKeys:)`` copies the live slots into a table sized for them
 /// when there were any, or when the table was sized for far more keys than it got.
+///
+/// A rebuild fills it one window of slots at a time in private memory (``RebuildWindows``, why is
+/// there): records are then offered once per window, each to the window that holds its key's first
+/// slot. ``Store/verify()`` and a rebuild whose windows overflowed write into the mapped file.
 struct RebuildTable {
     private(set) var index: HashIndex
+    /// Where offers go: the mapped file's slots, or the current window's (numbered as in the
+    /// whole table either way).
+    private var slots: SlotTable
+    /// The first slot number a probe must not reach: the table's end, where it wraps to slot 0,
+    /// or past the current window's spill.
+    private var limit: Int
+    private let windows: RebuildWindows?
+    /// A probe ran past its window's spill, or the keys outgrew a table that cannot grow while it
+    /// is built in windows: what was built is incomplete, and the caller builds it again mapped.
+    private(set) var overflowed = false
     private let path: String
     private let storeID: UInt64
     private let hashSeed: UInt64
@@ -33,8 +47,11 @@ struct RebuildTable {
     /// The length code 0 of a location: a removal mark (a record is at least 32 bytes long).
     @inline(__always) static func isMark(_ word: UInt64) -> Bool { word & 0xFFFF == 0 }
 
+    /// A table of `capacity` slots in a new file at `path`: built in windows of at most
+    /// `windowBytes` when given (call ``beginWindow(_:)`` and ``finishWindow()`` around each
+    /// window's offers), else written in the mapped file directly.
     init(path: String, capacity: Int, storeID: UInt64, hashSeed: UInt64, generation: UInt64, bootID: [UInt8],
-         segments: [SegmentFile]) throws(KVError) {
+         segments: [SegmentFile], windowBytes: Int? = nil, spill: Int = RebuildWindows.defaultSpill) throws(KVError) {
         self.path = path
         self.storeID = storeID
         self.hashSeed = hashSeed
@@ -42,32 +59,60 @@ struct RebuildTable {
         self.bootID = bootID
         self.keys = SegmentKeys(segments)
         index = try Self.create(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
-                                generation: generation, bootID: bootID)
+                                generation: generation, bootID: bootID, populate: windowBytes == nil)
+        slots = index.table
+        limit = capacity
+        if let windowBytes {
+            windows = try RebuildWindows(capacity: capacity, windowBytes: windowBytes, spill: spill, fd: index.file.fd, path: path)
+        } else {
+            windows = nil
+        }
     }
 
-    /// A new table file, its pages faulted in for writing in bulk when it fits in memory: every
-    /// page of it will be written, and one call per megabyte is cheaper than a write fault per page.
+    /// A new table file; when it will be written through its mapping, its pages are faulted in for
+    /// writing in bulk if it fits in memory: every page of it will be written, and one call per
+    /// megabyte is cheaper than a write fault per page.
     private static func create(path: String, capacity: Int, storeID: UInt64, hashSeed: UInt64, generation: UInt64,
-                               bootID: [UInt8]) throws(KVError) -> HashIndex {
+                               bootID: [UInt8], populate: Bool = true) throws(KVError) -> HashIndex {
         let index = try HashIndex.create(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
                                          generation: generation, bootID: bootID)
         let physical = Sys.physicalMemory()
-        if physical == 0 || index.file.length <= physical / 4 {
+        if populate && (physical == 0 || index.file.length <= physical / 4) {
             Sys.populateForWriting(index.file.base, length: index.file.length)
         }
         return index
     }
 
+    /// How many windows the records must be offered to (1 for a table written in its file).
+    var windowCount: Int { windows?.count ?? 1 }
+
+    /// Starts window `window` (in order, from 0): offers then go to its slots.
+    mutating func beginWindow(_ window: Int) {
+        guard let windows else { return }
+        (slots, limit) = windows.begin(window)
+    }
+
+    /// Whether a record of a key hashing to `hash` is offered to the current window.
+    @inline(__always) func holds(_ hash: UInt64) -> Bool {
+        windows?.holds(firstSlot: slots.firstSlot(for: hash)) ?? true
+    }
+
+    /// Writes the current window into the file.
+    mutating func finishWindow() throws(KVError) {
+        guard let windows else { return }
+        try windows.finishWindow()
+        if windows.current == windows.count - 1 { slots = index.table; limit = index.capacity }
+    }
+
     /// Where `hash`'s probe starts, for prefetching a batch of records before offering them.
     @inline(__always) func prefetch(_ hash: UInt64) {
-        let table = index.table
-        kv_prefetch(UnsafeRawPointer(table.slotWord(table.firstSlot(for: hash), 0)))
+        kv_prefetch(UnsafeRawPointer(slots.slotWord(slots.firstSlot(for: hash), 0)))
     }
 
     /// Prefetches the key of the record the first slot of `hash` points at, if its hash is `hash`:
     /// the comparison an overwrite will make.
     @inline(__always) mutating func prefetchRecord(of hash: UInt64) {
-        let table = index.table
+        let table = slots
         let slot = table.firstSlot(for: hash)
         guard table.hash(at: slot) == hash else { return }
         let location = Location(word: table.locationWord(at: slot))
@@ -79,10 +124,12 @@ struct RebuildTable {
     @inline(__always)
     mutating func offer(hash: UInt64, key: UnsafeRawBufferPointer, segmentID: UInt32, offset: Int, length: Int,
                         isDelete: Bool) throws(KVError) {
-        let table = index.table
+        guard !overflowed else { return }
+        let table = slots
         let word = isDelete ? Location(segmentID: segmentID, offset: offset, readLength: 0).word
                             : Location(segmentID: segmentID, offset: offset, recordLength: length).word
         var slot = table.firstSlot(for: hash)
+        assert(windows?.holds(firstSlot: slot) ?? true, "a record offered to a window that does not hold its key")
         for _ in 0..<table.capacity {
             let h = table.hash(at: slot)
             if h == HashIndex.emptyHash { break }
@@ -97,17 +144,26 @@ struct RebuildTable {
                 }
             }
             slot &+= 1
-            if slot == table.capacity { slot = 0 }
+            if slot == limit {
+                guard windows == nil || windows!.count == 1 else { overflowed = true; return }
+                slot = 0
+            }
         }
-        guard table.hash(at: slot) == HashIndex.emptyHash else { throw index.inconsistency("no empty slot left while rebuilding") }
+        guard table.hash(at: slot) == HashIndex.emptyHash else {
+            if windows != nil { overflowed = true; return }
+            throw index.inconsistency("no empty slot left while rebuilding")
+        }
         table.slotWord(slot, 1).pointee.store(word.littleEndian, ordering: .relaxed)
         table.slotWord(slot, 0).pointee.store(hash.littleEndian, ordering: .relaxed)
         occupied += 1
         if isDelete { marks += 1 }
-        if Double(occupied) > Double(table.capacity) * HashIndex.maximumLoad { try grow() }
+        if Double(occupied) > Double(table.capacity) * HashIndex.maximumLoad {
+            if windows != nil { overflowed = true } else { try grow() }
+        }
     }
 
-    /// Calls `body` with the hash and location word of every key whose record is a put.
+    /// Calls `body` with the hash and location word of every key whose record is a put (in the
+    /// file: not while windows are being built).
     func forEachPut(_ body: (_ hash: UInt64, _ word: UInt64) -> Void) {
         let table = index.table
         for slot in 0..<table.capacity {
@@ -132,6 +188,8 @@ struct RebuildTable {
     /// Twice the slots, in a new file renamed over the old one (the old mapping goes with it).
     private mutating func grow() throws(KVError) {
         index = try copy(capacity: index.capacity * 2, keepingMarks: true)
+        slots = index.table
+        limit = index.capacity
         growths += 1
     }
 

@@ -105,8 +105,8 @@ extension Store {
         /// Called while an open rebuilds the index from the log (a missing or untrusted index, or
         /// ``Store/rebuildIndex(at:configuration:)``): after each segment, and every 2^20 records
         /// within a long one, on the opening thread. `nil` (the default): nothing is reported.
-        /// A rebuild reads about 20 bytes + key per record from the hint files; at 100 M keys it
-        /// takes about a minute, which is what this is for.
+        /// A rebuild reads about 20 bytes + key per record from the hint files, once per pass
+        /// (``RebuildProgress/passes``); at 100 M keys it takes minutes, which is what this is for.
         public var rebuildProgress: (@Sendable (RebuildProgress) -> Void)? = nil
 
         /// Test seams, not public API.
@@ -119,6 +119,11 @@ extension Store {
         var mapsEverySealedSegment = false
         /// Mapping decisions on the manager's thread; tests that call `decideNow()` turn it off.
         var decidesMappingsInBackground = true
+        /// The most a rebuild holds of the new table in private memory at once (``RebuildWindows``);
+        /// `nil`: 8 bytes per key. Tests make it (and the spill) small to build a small store in
+        /// several windows.
+        var rebuildWindowBytes: Int? = nil
+        var rebuildWindowSpill = RebuildWindows.defaultSpill
 
         /// A configuration with every default.
         public init() {

@@ -2,22 +2,30 @@ extension Store {
     /// How far a rebuild of the index has come, as ``Configuration-swift.struct/rebuildProgress``
     /// reports it.
     public struct RebuildProgress: Sendable, Equatable {
-        /// Segments to read, and read so far (newest first).
+        /// Segments to read, and read so far in this pass (newest first).
         public var segments: Int
         public var segmentsRead = 0
-        /// Records to read (every put and delete of the history, not keys), and read so far.
+        /// Records to read in each pass (every put and delete of the history, not keys), and read
+        /// so far in this pass.
         public var records: Int
         public var recordsRead = 0
         /// Keys indexed so far.
         public var keys = 0
+        /// How many times the records are read, and how many of those passes are done. A large
+        /// index is built a part at a time, in private memory of about 8 bytes per key, and each
+        /// part reads every record again (4 passes at 100 M keys); a small one takes one pass.
+        public var passes = 1
+        public var passesDone = 0
 
         public init(segments: Int, records: Int) {
             self.segments = segments
             self.records = records
         }
 
-        /// Between 0 and 1: the share of the records read.
-        public var fractionDone: Double { records == 0 ? 1 : min(1, Double(recordsRead) / Double(records)) }
+        /// Between 0 and 1: the share of the records read, over all passes.
+        public var fractionDone: Double {
+            records == 0 ? 1 : min(1, Double(passesDone * records + recordsRead) / Double(max(1, passes) * records))
+        }
     }
 
     /// Rebuilds the index of the store at `path` from its log, whatever the existing index says,

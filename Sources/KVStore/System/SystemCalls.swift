@@ -182,6 +182,18 @@ enum Sys {
         _ = Glibc.madvise(pointer, length, MADV_POPULATE_WRITE)
     }
 
+    /// Private anonymous memory of `length` bytes, zero-filled as it is first touched, for a
+    /// working buffer too large for `malloc` to be the right tool. Asked for transparent huge pages
+    /// (`MADV_HUGEPAGE`, best effort): a buffer probed at random takes a TLB miss per 4 KiB page.
+    static func mapAnonymous(length: Int) throws(Errno) -> UnsafeMutableRawPointer {
+        guard let pointer = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              pointer != MAP_FAILED else {
+            throw Errno.current
+        }
+        _ = Glibc.madvise(pointer, length, MADV_HUGEPAGE)
+        return pointer
+    }
+
     static func unmap(_ pointer: UnsafeMutableRawPointer, length: Int) {
         _ = Glibc.munmap(pointer, length)
     }

@@ -51,11 +51,30 @@ struct BoundedRebuildTests {
         #expect(try store.statistics.keys == model.count)
     }
 
-    @Test(arguments: [KeyHasher.colliding(seed: 5, distinct: 37), .wyhash(seed: 99)])
-    func rebuildMatchesTheModelWithCollisionsOverwritesTombstonesAndCompaction(_ hasher: KeyHasher) throws {
+    /// How a rebuild is made to build its table: the hasher, and the window of slots it holds in
+    /// memory (``RebuildWindows``): `nil` is the default (a store this small is one window).
+    struct Shape: Sendable, CustomTestStringConvertible {
+        var hasher: KeyHasher
+        var windowBytes: Int? = nil
+        var spill = RebuildWindows.defaultSpill
+        var testDescription: String
+    }
+
+    static let shapes = [
+        Shape(hasher: .colliding(seed: 5, distinct: 37), testDescription: "forced collisions"),
+        Shape(hasher: .wyhash(seed: 99), testDescription: "wyhash"),
+        Shape(hasher: .wyhash(seed: 99), windowBytes: 4 << 10, spill: 64, testDescription: "wyhash, four windows"),
+        Shape(hasher: .colliding(seed: 5, distinct: 37), windowBytes: 4 << 10, spill: 16,
+              testDescription: "forced collisions overflowing the windows (built again in the mapped file)"),
+    ]
+
+    @Test(arguments: shapes)
+    func rebuildMatchesTheModelWithCollisionsOverwritesTombstonesAndCompaction(_ shape: Shape) throws {
         try withScratchDirectory { directory in
-            var configuration = TestStores.configuration(segmentSize: 64 << 10, hasher: hasher)
+            var configuration = TestStores.configuration(segmentSize: 64 << 10, hasher: shape.hasher)
             configuration.automaticCompaction = nil
+            configuration.rebuildWindowBytes = shape.windowBytes
+            configuration.rebuildWindowSpill = shape.spill
             let keys = 700
             var store = try Store(path: directory, configuration: configuration)
             let model = try Self.randomHistory(store, seed: 3, keys: keys, operations: 12_000, compactEvery: 3_000)

@@ -49,8 +49,9 @@ final class RebuildProgressLine: @unchecked Sendable {
     private var line: Progress?
 
     func update(_ progress: Store.RebuildProgress) {
-        if line == nil { line = Progress("reindex: records read", total: progress.records) }
-        line?.set(progress.recordsRead)
+        // A large index is built in passes, each reading every record: the line counts them all.
+        if line == nil { line = Progress("reindex: records read", total: progress.records * max(1, progress.passes)) }
+        line?.set(progress.passesDone * progress.records + progress.recordsRead)
     }
 
     func finish() { line?.finish() }

@@ -11,7 +11,7 @@ import Testing
         let run = try KVTool.run("stat", store, "--scan")
         #expect(run.status == 0)
         #expect(run.stderr == "")
-        #expect(run.out.contains("Format version: 1.1"))
+        #expect(run.out.contains("Format version: 1.2"))
         #expect(run.out.contains("Features: compactHints"))
         #expect(run.out.contains("Keys: 600 live"))
         #expect(run.out.contains("Fragmentation: "))
@@ -29,7 +29,7 @@ import Testing
         let run = try KVTool.run("stat", store, "--scan", "--format", "json")
         #expect(run.status == 0)
         let json = run.json
-        #expect(json["formatVersion"] as? String == "1.1")
+        #expect(json["formatVersion"] as? String == "1.2")
         #expect(json["scanned"] as? Bool == true)
         #expect(json["liveKeys"] as? Int == 600)
         let live = json["liveBytes"] as? Int ?? 0, dead = json["deadBytes"] as? Int ?? 0, data = json["recordBytes"] as? Int ?? 0

@@ -55,8 +55,13 @@ public struct KVBenchCommand: ParsableCommand {
     @Option(help: "Reader processes beside kvbench's own, which writes (0: none; see below).")
     var processes: Int = 0
 
-    @Option(help: "Engine compression: none or lz4.")
+    @Option(help: "Engine compression: none, lz4 (kvstore: with dictionaries it trains from the values) or lz4-plain (per-record LZ4 only).")
     var compression: CompressionSetting = .none
+
+    @Option(help: ArgumentHelp(
+        "Keys and values from a file of NDJSON lines {\"key\":…,\"value\":…} (kvtool export's output) instead of generated "
+            + "ones: --num becomes its line count. For fillseq, fillrandom, overwrite, readrandom, readseq, open, rebuild, compact."))
+    var dataset: String?
 
     @Option(help: "Automatic compaction of engines that have it (kvstore): on (the engine's default) or off.")
     var autoCompaction: AutoCompactionSetting = .on
@@ -119,6 +124,8 @@ public struct KVBenchCommand: ParsableCommand {
     /// The configuration the flags describe.
     func makeConfig() throws -> BenchConfig {
         var config = BenchConfig()
+        // A dataset decides these.
+        var num = self.num, keySize = self.keySize, valueSize = self.valueSize
         config.benchmarks = try benchmarks.split(separator: ",").map { name in
             let trimmed = name.trimmingSpaces()
             guard let benchmark = Benchmark(rawValue: trimmed) else {
@@ -126,6 +133,18 @@ public struct KVBenchCommand: ParsableCommand {
                     + Benchmark.allCases.map(\.rawValue).joined(separator: ", "))
             }
             return benchmark
+        }
+        if let dataset {
+            let loaded: Dataset
+            do { loaded = try Dataset(path: dataset) } catch { throw ValidationError("--dataset: \(error)") }
+            let allowed: Set<Benchmark> = [.fillseq, .fillrandom, .overwrite, .readrandom, .readseq, .open, .rebuild, .compact]
+            if let other = config.benchmarks.first(where: { !allowed.contains($0) }) {
+                throw ValidationError("--dataset does not work with \(other.rawValue)")
+            }
+            config.dataset = loaded
+            num = loaded.count
+            keySize = max(loaded.longestKey, String(3 * num).count)
+            valueSize = loaded.totalValueBytes / loaded.count
         }
         guard num >= 1 else { throw ValidationError("--num must be at least 1") }
         guard num <= Int(UInt32.max) else { throw ValidationError("--num must be below 2^32") }

@@ -13,6 +13,8 @@ public struct BenchConfig: Sendable {
     public var keySize = 16
     /// `--value-size`.
     public var valueSize = 100
+    /// `--dataset`: keys and values from a file; `num` is its line count.
+    public var dataset: Dataset?
     /// `--compression-ratio`.
     public var compressionRatio = 0.5
     /// `--threads`.

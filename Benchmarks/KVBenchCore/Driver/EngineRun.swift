@@ -171,7 +171,8 @@ final class EngineRun {
         let context = WorkContext(
             store: store, keySize: config.keySize, valueSize: config.valueSize, num: config.num, values: values,
             timeAll: config.timesEveryOperation(operations), durationNanos: UInt64(config.duration * 1e9),
-            progress: progress, seeds: seeds, threadsHint: measuredThreads ?? threadCount, zipfian: config.zipfian)
+            progress: progress, seeds: seeds, threadsHint: measuredThreads ?? threadCount, zipfian: config.zipfian,
+            dataset: config.dataset)
         prepare(context)
         let readers = try backgroundReaders(for: benchmark)
         let tallies = Mutex<[Tally]>([])

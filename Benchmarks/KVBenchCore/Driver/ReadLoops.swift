@@ -11,20 +11,31 @@ enum ReadLoops {
         let control = context.loop(count: count)
         var n = 0, found = 0, wrongSize = 0
         var checksum: UInt64 = 0
+        var valueBytes = 0
+        let dataset = missing ? nil : context.dataset
         try order.withUnsafeBufferPointer { order in
             var position = order.isEmpty ? 0 : start % order.count
             while control.shouldContinue(n) {
-                if missing { keys.setMissing(UInt64(order[position])) } else { keys.set(UInt64(order[position])) }
+                let key: UnsafeRawBufferPointer
+                var expected = expected
+                if let dataset {
+                    key = dataset.key(Int(order[position]))
+                    expected = dataset.value(Int(order[position])).count
+                } else {
+                    if missing { keys.setMissing(UInt64(order[position])) } else { keys.set(UInt64(order[position])) }
+                    key = keys.bytes
+                }
                 let length: Int?
                 if recorder.shouldTime(n) {
                     let t0 = monotonicNanos()
-                    length = try session.get(key: keys.bytes, checksum: &checksum)
+                    length = try session.get(key: key, checksum: &checksum)
                     recorder.record(.get, nanos: monotonicNanos() &- t0)
                 } else {
-                    length = try session.get(key: keys.bytes, checksum: &checksum)
+                    length = try session.get(key: key, checksum: &checksum)
                 }
                 if let length {
                     found += 1
+                    valueBytes += length
                     if length != expected { wrongSize += 1 }
                 }
                 n += 1
@@ -38,7 +49,7 @@ enum ReadLoops {
         recorder.found += found
         recorder.errors += wrongSize
         recorder.checksum &+= checksum
-        recorder.bytes += Int64(n) * Int64(context.keySize) + Int64(found) * Int64(expected)
+        recorder.bytes += dataset == nil ? Int64(n) * Int64(context.keySize) + Int64(found) * Int64(expected) : Int64(valueBytes)
     }
 
     /// Gets `count` uniformly random keys among the first 1% of the key space (db_bench's readhot).

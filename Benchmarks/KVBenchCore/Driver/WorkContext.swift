@@ -9,6 +9,8 @@ final class WorkContext: Sendable {
     /// `--num`: the size of the loaded key space.
     let num: Int
     let values: ValueData
+    /// `--dataset`: keys and values from a file (key number n is its n-th line); nil: generated.
+    let dataset: Dataset?
     /// Time every operation (small runs) rather than a 1/16 sample.
     let timeAll: Bool
     /// `--duration` in nanoseconds (0: run the fixed operation count).
@@ -28,7 +30,9 @@ final class WorkContext: Sendable {
     let acknowledged = Atomic<Int>(0)
 
     init(store: any EngineStore, keySize: Int, valueSize: Int, num: Int, values: ValueData, timeAll: Bool,
-         durationNanos: UInt64, progress: Progress?, seeds: OrderSeeds, threadsHint: Int, zipfian: ZipfianOrder) {
+         durationNanos: UInt64, progress: Progress?, seeds: OrderSeeds, threadsHint: Int, zipfian: ZipfianOrder,
+         dataset: Dataset? = nil) {
+        self.dataset = dataset
         self.store = store
         self.keySize = keySize
         self.valueSize = valueSize

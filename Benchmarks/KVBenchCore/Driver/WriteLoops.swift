@@ -10,17 +10,27 @@ enum WriteLoops {
         ready()
         let control = context.loop(count: count)
         var n = 0
+        var bytes = 0
         try order.withUnsafeBufferPointer { order in
             var position = order.isEmpty ? 0 : start % order.count
+            let dataset = context.dataset
             while control.shouldContinue(n) {
-                keys.set(UInt64(order[position]))
-                let value = values.next()
+                let key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+                if let dataset {
+                    key = dataset.key(Int(order[position]))
+                    value = dataset.value(Int(order[position]))
+                    bytes += key.count + value.count
+                } else {
+                    keys.set(UInt64(order[position]))
+                    key = keys.bytes
+                    value = values.next()
+                }
                 if recorder.shouldTime(n) {
                     let t0 = monotonicNanos()
-                    try session.put(key: keys.bytes, value: value)
+                    try session.put(key: key, value: value)
                     recorder.record(.put, nanos: monotonicNanos() &- t0)
                 } else {
-                    try session.put(key: keys.bytes, value: value)
+                    try session.put(key: key, value: value)
                 }
                 n += 1
                 position += 1
@@ -29,7 +39,7 @@ enum WriteLoops {
         }
         control.finish(n)
         recorder.ops += n
-        recorder.bytes += Int64(n) * Int64(context.keySize + context.valueSize)
+        recorder.bytes += context.dataset == nil ? Int64(n) * Int64(context.keySize + context.valueSize) : Int64(bytes)
     }
 
     /// Removes `count` keys from `order` (deleterandom); `found` counts keys that were present.

@@ -141,7 +141,9 @@ public struct EngineOptions: Sendable, Equatable {
 
 /// `--compression none|lz4`.
 public enum CompressionSetting: String, Sendable, Equatable, CaseIterable {
+    /// `lz4`: kvstore trains dictionaries; `lz4-plain`: per-record LZ4 without them.
     case none, lz4
+    case lz4Plain = "lz4-plain"
 }
 
 /// `--durability process|sync|periodic:MS`.

@@ -53,6 +53,9 @@ public enum KVStoreEngine: BenchEngine {
         switch options.compression {
         case .none: configuration.compression = .none
         case .lz4: configuration.compression = .lz4
+        case .lz4Plain:
+            configuration.compression = .lz4
+            configuration.trainsDictionaries = false
         }
         switch options.durability {
         case .process: configuration.durability = .process

@@ -309,6 +309,7 @@ extension StoreEngine {
         }
         descriptors.drop(forgotten)
         mappings.retire(forgotten)
+        report.dictionariesRetired += (try? withWriter { (w) throws(KVError) in w.retireUnusedDictionaries() })?.count ?? 0
         if let failure { throw failure }
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
     }

@@ -37,10 +37,14 @@ extension Writer {
             return nil
         }
         guard let slot = pointed else { return newer ? .superseded : .notIndexed }
+        if header.dictionaryID != 0 && header.dictionaryID != compressor.current?.id {
+            return try recompress(header: header, key: key, storedValue: storedValue, from: from, slot: slot)
+        }
         let offset = try room(for: header.length)
         let sequence = nextSequence
         let copy = RecordHeader(kind: .put, flags: header.flags, sequence: sequence, keyLength: header.keyLength,
-                                storedValueLength: header.storedValueLength, rawValueLength: header.rawValueLength)
+                                storedValueLength: header.storedValueLength, rawValueLength: header.rawValueLength,
+                                dictionaryID: header.dictionaryID)
         let p = active.mapping.base + offset
         copy.encodeBody(into: p)
         (p + RecordHeader.size).copyMemory(from: key.baseAddress!, byteCount: key.count)
@@ -51,6 +55,51 @@ extension Writer {
         index.update(slot: slot, location: Location(segmentID: active.id, offset: offset, recordLength: copy.length).word)
         finish(length: copy.length, sequence: sequence)
         return .moved(copy.length)
+    }
+
+    /// Copies a value compressed against an older dictionary compressed as a write would store it
+    /// now (the current dictionary, plain LZ4, or raw): so that only the segments made while a
+    /// dictionary was current ever use it, and it can retire once compaction has rewritten them
+    /// (``retireUnusedDictionaries()``). A value that does not decompress is not copied: the
+    /// error stops the compaction, and the segment stays.
+    private func recompress(header: RecordHeader, key: UnsafeRawBufferPointer, storedValue: UnsafeRawBufferPointer,
+                            from: Location, slot: Int) throws(KVError) -> Relocation {
+        let value = try dictionaries.decompressed(storedValue, header: header, path: directory + "/" + FileNames.segment(from.segmentID),
+                                                  offset: from.offset)
+        let offset = try room(for: RecordHeader.size + key.count + value.count)
+        let sequence = nextSequence
+        let p = active.mapping.base + offset
+        let copy = value.withBytes { encode(.put, key: key, value: $0, sequence: sequence, at: p) }
+        active.publish(commitWord: copy.commitWord(checksum: copy.checksum(recordAt: p)), at: offset)
+        index.update(slot: slot, location: Location(segmentID: active.id, offset: offset, recordLength: copy.length).word)
+        finish(length: copy.length, sequence: sequence)
+        return .moved(copy.length)
+    }
+
+    /// Removes the files of dictionaries no segment can use any more; returns their ids.
+    ///
+    /// Values are compressed against the current dictionary only, by writes and by compaction
+    /// (``recompress(header:key:storedValue:from:slot:)``), so a dictionary is used only by the
+    /// segments from the one active when it was made (its `firstSegment`) to the one active when
+    /// the next was made. Once none of those is left, nothing refers to it. The newest dictionary
+    /// always stays, and so does one whose file cannot be read (its range is unknown; it also
+    /// widens the range of the one before it).
+    func retireUnusedDictionaries() -> [UInt16] {
+        let ids = DictionaryShelf.fileIDs(in: directory)
+        guard ids.count > 1 else { return [] }
+        let firsts: [(id: UInt16, first: UInt32)] = ids.compactMap { id in
+            (try? dictionaries.load(id)).map { (id, $0.firstSegment) }
+        }
+        let live = segments.all.map(\.id)
+        var retired: [UInt16] = []
+        for (i, d) in firsts.enumerated() where i + 1 < firsts.count && d.id != compressor.current?.id {
+            let end = firsts[i + 1].first
+            if !live.contains(where: { $0 >= d.first && $0 <= end }) {
+                dictionaries.retire(d.id)
+                retired.append(d.id)
+            }
+        }
+        return retired
     }
 
     /// Appends a copy of a tombstone for `key` unless the key has been set again since.

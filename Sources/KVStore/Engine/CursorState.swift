@@ -51,10 +51,8 @@ final class CursorState {
                 let key = Array(r.key)
                 guard wantValue else { return (key, nil) }
                 if !r.header.isCompressed { return (key, Array(r.storedValue)) }
-                guard let value = LZ4.decompressed(r.storedValue, rawLength: r.header.rawValueLength) else {
-                    throw KVError.corruption("compressed value does not decompress", path: box.scanner.file.path, offset: Int64(r.offset))
-                }
-                return (key, value)
+                return (key, try engine.dictionaries.decompressed(r.storedValue, header: r.header, path: box.scanner.file.path,
+                                                                  offset: r.offset))
             }
         }
     }

@@ -93,10 +93,8 @@ extension StoreEngine {
     private func decompressed<R>(_ stored: UnsafeRawBufferPointer, header: RecordHeader, at location: Location, view: ReadView,
                                  _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try ScratchBuffer.with(header.rawValueLength, slot: 1) { (out) throws -> R in
-            guard LZ4.decompress(stored, into: out, rawLength: header.rawValueLength) else {
-                throw KVError.corruption("compressed value does not decompress", path: segmentPath(location.segmentID, view: view),
-                                         offset: Int64(location.offset))
-            }
+            try dictionaries.decompress(stored, header: header, into: out, path: segmentPath(location.segmentID, view: view),
+                                        offset: location.offset)
             return try body(UnsafeRawBufferPointer(start: out, count: header.rawValueLength))
         }
     }

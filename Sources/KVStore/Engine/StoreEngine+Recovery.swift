@@ -61,18 +61,19 @@ extension StoreEngine {
                                       decidesInBackground: configuration.decidesMappingsInBackground) { file, _ in
             file.state >= .sealed && file.state < .retired
         }
-        let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator,
-                            manifest: ManifestFile(directory: directory, manifest: manifest))
+        let manifestFile = ManifestFile(directory: directory, manifest: manifest)
+        let sealer = Sealer(directory: directory, storeID: storeID, coordinator: coordinator, manifest: manifestFile)
+        let dictionaries = try DictionaryShelf(directory: directory, storeID: storeID)
         let unhinted = files.dropLast().filter { $0.state < .hinted }
         if !unhinted.isEmpty { sealer.writeMissingHints(Array(unhinted)) }
         var writerConfiguration = configuration
         writerConfiguration.bootID = bootID
         let writer = Writer(directory: directory, storeID: storeID, hasher: hasher, configuration: writerConfiguration, views: views,
                             coordinator: coordinator, sealer: sealer, active: active, index: index, segments: segments,
-                            nextSequence: log.lastSequence + 1, mappings: mappings)
+                            nextSequence: log.lastSequence + 1, mappings: mappings, dictionaries: dictionaries, manifest: manifestFile)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
                            coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, mappings: mappings,
-                           recovery: report)
+                           dictionaries: dictionaries, recovery: report)
     }
 
     /// The segments, oldest first, headers checked, states recovered. A segment whose header is

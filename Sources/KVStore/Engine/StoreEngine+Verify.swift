@@ -124,14 +124,38 @@ extension StoreEngine {
     /// Reads a segment, resynchronizing after damage, so that one damaged record does not hide
     /// the rest. Records run to the end of a sealed segment and to the writer's end of the active
     /// one: zeros before that are damage (a lost block), not an end.
+    /// That a compressed value decompresses: its dictionary is there and sound (reported once per
+    /// dictionary and segment), and the value comes out at its length.
+    private func checkValue(_ stored: UnsafeRawBufferPointer, _ header: RecordHeader, at offset: Int, of file: SegmentFile,
+                            report: inout Store.VerificationReport, unreadable: inout Set<UInt16>) {
+        if header.dictionaryID != 0 {
+            guard !unreadable.contains(header.dictionaryID) else { return }
+            do throws(KVError) { _ = try dictionaries.load(header.dictionaryID) } catch {
+                unreadable.insert(header.dictionaryID)
+                report.problems.append(.init(path: error.path ?? dictionaries.path(header.dictionaryID), offset: nil,
+                                             message: error.message + " (used by \(file.path), the first at offset \(offset))"))
+                return
+            }
+        }
+        do throws(KVError) {
+            try ScratchBuffer.with(max(1, header.rawValueLength), slot: 1) { (out) throws(KVError) in
+                try dictionaries.decompress(stored, header: header, into: out, path: file.path, offset: offset)
+            }
+        } catch {
+            report.problems.append(.init(path: file.path, offset: Int64(offset), message: error.message))
+        }
+    }
+
     private func scanResyncing(_ file: SegmentFile, limit: Int?, report: inout Store.VerificationReport,
                                _ record: (Int, RecordHeader, [UInt8]) -> Void) throws(KVError) {
         let hinted = Sys.kind(of: directory + "/" + FileNames.hint(file.id)) == .file
         var reader = try LogReader(file: file, role: limit.map { .active(end: $0) } ?? .sealed(hinted: hinted),
                                    purpose: .inspect(resynchronize: true))
+        var unreadable = Set<UInt16>()
         while true {
             switch try reader.next() {
             case .record(let r):
+                if r.header.isCompressed { checkValue(r.storedValue, r.header, at: r.offset, of: file, report: &report, unreadable: &unreadable) }
                 record(r.offset, r.header, Array(r.key))
             case .skipped(let offset, _, let reason):
                 report.problems.append(.init(path: file.path, offset: Int64(offset), message: reason))

@@ -21,12 +21,15 @@ final class StoreEngine: Sendable {
     let mappings: MappingManager
     /// A read-only store's link to the writer's files (``LiveReader``); `nil` for the writer.
     let live: LiveReader?
+    /// The compression dictionaries values may have been compressed against.
+    let dictionaries: DictionaryShelf
     private let lock: Mutex<StoreLock?>
     private let periodic: PeriodicSync?
 
     init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
          coordinator: SyncCoordinator, sealer: Sealer, lock: StoreLock?, live: LiveReader? = nil, descriptors: DescriptorCache,
-         mappings: MappingManager, recovery: Store.RecoveryReport) {
+         mappings: MappingManager, dictionaries: DictionaryShelf, recovery: Store.RecoveryReport) {
+        self.dictionaries = dictionaries
         self.directory = directory
         self.configuration = configuration
         self.hasher = hasher

@@ -36,10 +36,19 @@ final class Writer: @unchecked Sendable {
     let mappings: MappingManager
     /// The active segment as this process's gets read it in place; `nil` with a budget of 0.
     private(set) var activeRegion: ActiveRegion?
+    /// The store's compression dictionaries, and how this writer compresses and trains them.
+    let dictionaries: DictionaryShelf
+    private(set) var compressor: ValueCompressor
+    let manifest: ManifestFile
 
     init(directory: String, storeID: UInt64, hasher: KeyHasher, configuration: Store.Configuration, views: ViewBox,
          coordinator: SyncCoordinator, sealer: Sealer, active: ActiveSegment, index: HashIndex,
-         segments: SegmentTable, nextSequence: UInt64, mappings: MappingManager) {
+         segments: SegmentTable, nextSequence: UInt64, mappings: MappingManager, dictionaries: DictionaryShelf,
+         manifest: ManifestFile) {
+        self.dictionaries = dictionaries
+        self.manifest = manifest
+        compressor = ValueCompressor(trains: configuration.compression == .lz4 && configuration.trainsDictionaries,
+                                     existing: DictionaryShelf.fileIDs(in: directory), shelf: dictionaries)
         self.directory = directory
         self.storeID = storeID
         self.hasher = hasher
@@ -91,7 +100,18 @@ final class Writer: @unchecked Sendable {
             index.insert(hash: hash, location: location.word, at: slot)
         }
         finish(length: header.length, sequence: sequence)
+        if compressor.trains && compressor.observe(value) { trainDictionary() }
         return sequence
+    }
+
+    /// Makes a compression dictionary from the values sampled, when it pays (``ValueCompressor``).
+    /// Called after a write completed: nothing about that write depends on it.
+    @inline(never)
+    private func trainDictionary() {
+        let manifest = self.manifest
+        compressor.train(shelf: dictionaries, storeID: storeID, activeSegment: active.id) { () throws(KVError) in
+            try manifest.recordIncompatibleFeatures(Features.dictionaries)
+        }
     }
 
     /// Runs an index step of a write. An index found inconsistent has been marked for a rebuild
@@ -196,6 +216,11 @@ final class Writer: @unchecked Sendable {
         index.setCovered(LogPosition(segmentID: active.id, offset: active.end), sequence: sequence)
         if tearable { index.setApplyingBatch(nil) }
         coordinator.noteWritten(sequence)
+        if compressor.trains {
+            var due = false
+            for case .set(_, let value) in operations { value.withUnsafeBytes { if compressor.observe($0) { due = true } } }
+            if due { trainDictionary() }
+        }
         return sequence
     }
 
@@ -254,21 +279,23 @@ final class Writer: @unchecked Sendable {
     /// Writes a record's body (everything but the commit word) at `p`, compressing the value when
     /// configured and worth it. The caller reserved room for the uncompressed record.
     @inline(__always)
-    private func encode(_ kind: RecordKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, sequence: UInt64,
+    func encode(_ kind: RecordKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, sequence: UInt64,
                         at p: UnsafeMutableRawPointer) -> RecordHeader {
         if key.count > 0 { (p + RecordHeader.size).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         let valueAt = p + RecordHeader.size + key.count
         var stored = value.count
         var flags: UInt8 = 0
+        var dictionaryID: UInt16 = 0
         if configuration.compression == .lz4, kind == .put,
-           let n = LZ4.compress(value, into: valueAt, capacity: value.count - 1) {
+           let (n, dictionary) = compressor.compress(value, into: valueAt, capacity: value.count - 1) {
             stored = n
-            flags = RecordHeader.compressedFlag
+            flags = RecordHeader.compressedFlag | (dictionary != 0 ? RecordHeader.dictionaryFlag : 0)
+            dictionaryID = dictionary
         } else if value.count > 0 {
             valueAt.copyMemory(from: value.baseAddress!, byteCount: value.count)
         }
         let header = RecordHeader(kind: kind, flags: flags, sequence: sequence, keyLength: key.count,
-                                  storedValueLength: stored, rawValueLength: value.count)
+                                  storedValueLength: stored, rawValueLength: value.count, dictionaryID: dictionaryID)
         header.encodeBody(into: p)
         // The padding up to the next 8-byte boundary is already zero: the segment was preallocated
         // with zeros and every byte past `end` is kept zero (recovery wipes torn tails).

@@ -7,7 +7,7 @@
 /// ``KVError/Code/incompatibleFormat``.
 enum FormatVersion {
     static let major: UInt16 = 1
-    static let minor: UInt16 = 1
+    static let minor: UInt16 = 2
 }
 
 /// The feature flags of the `STORE` file (FORMAT.md §2.1, §9), in three sets modelled on ext4's:
@@ -15,8 +15,8 @@ enum FormatVersion {
 /// unknown *read-only-compatible* feature only read-only, and ignores unknown *compatible* ones.
 /// A feature's bit is added to the set it belongs to here when this build implements it.
 enum Features {
-    /// Incompatible features this build implements: none yet.
-    static let knownIncompatible: UInt32 = 0
+    /// Incompatible features this build implements.
+    static let knownIncompatible: UInt32 = dictionaries
     /// Read-only-compatible features this build implements: none yet.
     static let knownReadOnlyCompatible: UInt16 = 0
     /// Compatible features this build implements (unknown ones are ignored anyway).
@@ -26,6 +26,11 @@ enum Features {
     /// (``HintLayout/compact``). Builds before 1.1 do not recognize them and scan those segments
     /// instead; set before the first such file is written.
     static let compactHints: UInt16 = 1 << 0
+
+    /// Incompatible bit 0, since 1.2: records may be compressed against a dictionary file of the
+    /// store (record flag bit 1, FORMAT.md §3.2), which a build before it would take for damage.
+    /// Set before the first dictionary file is written.
+    static let dictionaries: UInt32 = 1 << 0
 
     /// "bit 3 (0x00000008)", "bits 0, 17 (0x00020001)": the set bits of `flags`, for messages.
     static func describe(_ flags: UInt64, hexDigits: Int) -> String {
@@ -45,11 +50,21 @@ enum FileNames {
     static let temporarySuffix = ".tmp"
     static let segmentSuffix = ".seg"
     static let hintSuffix = ".hint"
+    static let dictionarySuffix = ".dict"
     /// A segment set aside by recovery because it lies after the point where a power loss cut the log.
     static let lostSuffix = ".lost"
 
     static func segment(_ id: UInt32) -> String { digits(id) + segmentSuffix }
     static func hint(_ id: UInt32) -> String { digits(id) + hintSuffix }
+    static func dictionary(_ id: UInt16) -> String { digits(UInt32(id)) + dictionarySuffix }
+
+    /// Parses `00000003.dict` back to 3; `nil` for any other name.
+    static func dictionaryID(of name: String) -> UInt16? {
+        guard name.hasSuffix(dictionarySuffix) else { return nil }
+        let stem = name.dropLast(dictionarySuffix.count)
+        guard stem.count == 8, stem.allSatisfy({ $0.isASCII && $0.isNumber }), let id = UInt16(stem), id >= 1 else { return nil }
+        return id
+    }
 
     /// Parses `00000042.seg` or `00000042.hint` back to 42; `nil` for any other name.
     static func segmentID(of name: String, suffix: String) -> UInt32? {

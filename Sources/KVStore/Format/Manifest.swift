@@ -98,8 +98,9 @@ struct Manifest: Equatable, Sendable {
     /// directory is changed: an unknown incompatible feature refuses every open, an unknown
     /// read-only-compatible one refuses a writable open; unknown compatible features are ignored.
     /// - Throws: ``KVError/Code/incompatibleFormat`` naming the unknown bits.
-    func checkFeatures(readOnly: Bool, path: String) throws(KVError) {
-        let incompatible = unknownIncompatibleFeatures
+    /// `knownIncompatible` is this build's set; a test passes an older build's.
+    func checkFeatures(readOnly: Bool, path: String, knownIncompatible: UInt32 = Features.knownIncompatible) throws(KVError) {
+        let incompatible = incompatibleFeatures & ~knownIncompatible
         if incompatible != 0 {
             throw KVError(.incompatibleFormat, "store uses incompatible features this build does not know: incompatibleFeatures "
                           + Features.describe(UInt64(incompatible), hexDigits: 8) + "; it cannot be opened by this build",

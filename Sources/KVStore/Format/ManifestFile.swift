@@ -19,10 +19,20 @@ final class ManifestFile: Sendable {
 
     /// Makes sure the `STORE` file lists `bits` among its compatible features.
     func recordCompatibleFeatures(_ bits: UInt16) throws(KVError) {
+        try record { $0.compatibleFeatures |= bits }
+    }
+
+    /// Makes sure the `STORE` file lists `bits` among its incompatible features: from then on,
+    /// builds that do not know them refuse the store.
+    func recordIncompatibleFeatures(_ bits: UInt32) throws(KVError) {
+        try record { $0.incompatibleFeatures |= bits }
+    }
+
+    private func record(_ change: (inout Manifest) -> Void) throws(KVError) {
         try current.withLock { (manifest) throws(KVError) in
-            guard manifest.compatibleFeatures & bits != bits else { return }
             var updated = manifest
-            updated.compatibleFeatures |= bits
+            change(&updated)
+            guard updated != manifest else { return }
             updated.formatMinor = max(updated.formatMinor, FormatVersion.minor)
             try writeFileAtomically(path: directory + "/" + FileNames.manifest, bytes: updated.encode(), directory: directory)
             manifest = updated

@@ -20,8 +20,9 @@ enum RecordKind: UInt8, Sendable {
 /// offset size field
 ///   0     4  checksum           CRC-32C of bytes 4 ..< 32+keyLength+storedValueLength
 ///   4     1  kind               1 put, 2 delete, 3 batch
-///   5     1  flags              bit 0: value is LZ4-compressed; other bits zero
-///   6     2  reserved           zero
+///   5     1  flags              bit 0: value is LZ4-compressed; bit 1: against a dictionary;
+///                               other bits zero
+///   6     2  dictionaryID       the dictionary of a bit-1 value (1 ..< 65,536); else zero
 ///   8     8  sequence
 ///  16     4  keyLength
 ///  20     4  storedValueLength  bytes of value on disk
@@ -33,6 +34,10 @@ enum RecordKind: UInt8, Sendable {
 struct RecordHeader: Equatable, Sendable {
     static let size = 32
     static let compressedFlag: UInt8 = 1
+    /// Set with ``compressedFlag``: the value was compressed against dictionary ``dictionaryID``
+    /// (FORMAT.md §3.2; incompatible feature `dictionaries`).
+    static let dictionaryFlag: UInt8 = 2
+    static let knownFlags = compressedFlag | dictionaryFlag
 
     var kind: RecordKind
     var flags: UInt8
@@ -40,6 +45,8 @@ struct RecordHeader: Equatable, Sendable {
     var keyLength: Int
     var storedValueLength: Int
     var rawValueLength: Int
+    /// The dictionary a value was compressed against; 0 for none.
+    var dictionaryID: UInt16 = 0
 
     var isCompressed: Bool { flags & Self.compressedFlag != 0 }
     /// Header, key and value; the next record starts at ``alignedLength``.
@@ -55,16 +62,16 @@ struct RecordHeader: Equatable, Sendable {
         p.storeLE(UInt32(0), at: 28)
     }
 
-    /// The first 8 bytes, as one little-endian word: checksum, kind, flags, reserved.
+    /// The first 8 bytes, as one little-endian word: checksum, kind, flags, dictionary id.
     func commitWord(checksum: UInt32) -> UInt64 {
-        UInt64(checksum) | UInt64(kind.rawValue) << 32 | UInt64(flags) << 40
+        UInt64(checksum) | UInt64(kind.rawValue) << 32 | UInt64(flags) << 40 | UInt64(dictionaryID) << 48
     }
 
     /// The checksum of a record whose bytes 4 ..< length are in place at `p`. Bytes 4 ..< 8
-    /// (kind, flags, reserved) are not yet stored while a record is being written, so they are
-    /// folded in from the header values.
+    /// (kind, flags, dictionary id) are not yet stored while a record is being written, so they
+    /// are folded in from the header values.
     func checksum(recordAt p: UnsafeRawPointer) -> UInt32 {
-        var prefix: UInt32 = UInt32(kind.rawValue) | UInt32(flags) << 8
+        var prefix: UInt32 = UInt32(kind.rawValue) | UInt32(flags) << 8 | UInt32(dictionaryID) << 16
         prefix = prefix.littleEndian
         let crc = withUnsafeBytes(of: &prefix) { CRC32C.checksum($0) }
         return CRC32C.extend(crc, p + 8, count: length - 8)
@@ -93,8 +100,13 @@ extension RecordHeader {
         if available < size { return .invalid("truncated record header") }
         guard let kind = RecordKind(rawValue: p.loadLE(UInt8.self, at: 4)) else { return .invalid("unknown record kind") }
         let flags = p.loadLE(UInt8.self, at: 5)
-        guard flags & ~compressedFlag == 0, p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 else {
+        let dictionaryID = p.loadLE(UInt16.self, at: 6)
+        guard flags & ~knownFlags == 0, p.loadLE(UInt32.self, at: 28) == 0 else {
             return .invalid("reserved header bits set")
+        }
+        // A dictionary only for a compressed value, and then a dictionary id.
+        guard flags & dictionaryFlag == 0 ? dictionaryID == 0 : (flags & compressedFlag != 0 && dictionaryID != 0) else {
+            return .invalid("impossible dictionary in record header")
         }
         let keyLength = Int(p.loadLE(UInt32.self, at: 16))
         let stored = Int(p.loadLE(UInt32.self, at: 20))
@@ -113,7 +125,7 @@ extension RecordHeader {
             else { return .invalid("impossible lengths in batch header") }
         }
         let header = RecordHeader(kind: kind, flags: flags, sequence: p.loadLE(UInt64.self, at: 8),
-                                  keyLength: keyLength, storedValueLength: stored, rawValueLength: raw)
+                                  keyLength: keyLength, storedValueLength: stored, rawValueLength: raw, dictionaryID: dictionaryID)
         if available < header.length { return .invalid("truncated record") }
         let expected = p.loadLE(UInt32.self, at: 0)
         if CRC32C.checksum(p + 4, count: header.length - 4) != expected { return .invalid("checksum mismatch") }
@@ -150,8 +162,9 @@ extension RecordHeader {
     /// record's: cheap checks before reading a candidate whole (resynchronization, salvage).
     static func plausibleLength(_ p: UnsafeRawPointer, available: Int) -> Int? {
         guard available >= size, RecordKind(rawValue: p.loadLE(UInt8.self, at: 4)) != nil,
-              p.loadLE(UInt8.self, at: 5) & ~compressedFlag == 0,
-              p.loadLE(UInt16.self, at: 6) == 0, p.loadLE(UInt32.self, at: 28) == 0 else { return nil }
+              p.loadLE(UInt8.self, at: 5) & ~knownFlags == 0,
+              (p.loadLE(UInt16.self, at: 6) == 0) == (p.loadLE(UInt8.self, at: 5) & dictionaryFlag == 0),
+              p.loadLE(UInt32.self, at: 28) == 0 else { return nil }
         let key = Int(p.loadLE(UInt32.self, at: 16)), stored = Int(p.loadLE(UInt32.self, at: 20))
         guard key <= Limits.maximumKeyLength, stored <= Limits.maximumValueLength else { return nil }
         return size + key + stored
@@ -185,12 +198,14 @@ extension RecordHeader {
         var keyLength: Int
         var storedValueLength: Int
         var rawValueLength: Int
+        var dictionaryID: UInt16
     }
 
     static func storedFields(_ p: UnsafeRawPointer) -> StoredFields {
         StoredFields(checksum: p.loadLE(UInt32.self, at: 0), kind: p.loadLE(UInt8.self, at: 4), flags: p.loadLE(UInt8.self, at: 5),
                      sequence: p.loadLE(UInt64.self, at: 8), keyLength: Int(p.loadLE(UInt32.self, at: 16)),
-                     storedValueLength: Int(p.loadLE(UInt32.self, at: 20)), rawValueLength: Int(p.loadLE(UInt32.self, at: 24)))
+                     storedValueLength: Int(p.loadLE(UInt32.self, at: 20)), rawValueLength: Int(p.loadLE(UInt32.self, at: 24)),
+                     dictionaryID: p.loadLE(UInt16.self, at: 6))
     }
 
     /// Whether the 8 bytes at `p` are a zero commit word: no record here.

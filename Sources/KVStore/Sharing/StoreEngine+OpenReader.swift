@@ -49,6 +49,7 @@ extension StoreEngine {
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: nil,
                            coordinator: coordinator, sealer: Sealer(directory: directory, storeID: manifest.storeID, coordinator: coordinator,
                                                                        manifest: ManifestFile(directory: directory, manifest: manifest)),
-                           lock: nil, live: live, descriptors: descriptors, mappings: mappings, recovery: choice.report)
+                           lock: nil, live: live, descriptors: descriptors, mappings: mappings,
+                           dictionaries: try DictionaryShelf(directory: directory, storeID: manifest.storeID), recovery: choice.report)
     }
 }

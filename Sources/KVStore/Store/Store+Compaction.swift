@@ -48,6 +48,9 @@ extension Store {
         public internal(set) var tombstonesKept = 0
         /// Tombstones dropped.
         public internal(set) var tombstonesDropped = 0
+        /// Compression dictionaries whose files were removed because no segment left uses them
+        /// (values copied forward are compressed against the current dictionary).
+        public internal(set) var dictionariesRetired = 0
         /// Wall-clock duration.
         public internal(set) var seconds = 0.0
         /// Whether this was a dry run.

@@ -9,6 +9,12 @@ extension Store {
         case none
         /// Each value is LZ4-compressed on its own, and stored compressed only when that makes it
         /// smaller. A get still costs one read; decompression happens in memory.
+        ///
+        /// Small values share their redundancy across records, not within one, so the store
+        /// trains a *dictionary* from its own values (after the first 256 KiB of them, and again
+        /// when the data drifts) and compresses against it: on the Debian package index, values
+        /// of 0.2–3 KB take 0.49 of their size instead of 0.80. See
+        /// ``Configuration-swift.struct/trainsDictionaries`` and <doc:Compression>.
         case lz4
     }
 
@@ -40,6 +46,12 @@ extension Store {
         /// How values are stored. Default: ``Compression/none``. Stores can mix both: each record
         /// says how it was written.
         public var compression: Compression = .none
+        /// With ``Compression/lz4``, whether the store trains compression dictionaries from its
+        /// values and compresses against them. Default: `true`. A store that has used one
+        /// carries an incompatible feature: builds before format 1.2 refuse to open it. Set to
+        /// `false` for plain per-record LZ4 only (values already compressed against a dictionary
+        /// stay readable either way).
+        public var trainsDictionaries = true
         /// When writes are made durable. Default: ``Durability/process``.
         public var durability: Durability = .process
         /// The size at which the active segment file is sealed and a new one started, in bytes.

@@ -186,6 +186,7 @@ package struct ToolingRecord {
     package var keyLength: Int
     package var storedValueLength: Int
     package var rawValueLength: Int
+    package var dictionaryID: UInt16
     /// Bytes on disk, padding included.
     package var footprint: Int
     /// Whether the index points at this record: it holds its key's current value.
@@ -239,7 +240,7 @@ extension Store {
                     offset: r.offset, isDelete: r.header.kind == .delete, sequence: r.header.sequence,
                     isCompressed: r.header.isCompressed, keyLength: r.header.keyLength,
                     storedValueLength: r.header.storedValueLength, rawValueLength: r.header.rawValueLength,
-                    footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
+                    dictionaryID: r.header.dictionaryID, footprint: r.header.alignedLength, isLive: live && r.header.kind == .put, key: r.key))
             case .skipped(let offset, let length, let reason):
                 damage.append(ToolingDamage(path: file.path, offset: offset, length: length, reason: reason))
             case .stop(.damage(let offset, let reason)):
@@ -325,6 +326,8 @@ package struct RawRecord: Sendable {
     package var keyLength: Int
     package var storedValueLength: Int
     package var rawValueLength: Int
+    /// The dictionary the value was compressed against; 0 for none.
+    package var dictionaryID: UInt16
     /// The checksum stored in the record.
     package var checksum: UInt32
     /// The key, when it lies inside the file (empty for batch records).
@@ -366,6 +369,7 @@ package final class RawSegmentReader {
     private var windowCapacity: Int
     private var windowStart = 0
     private var windowCount = 0
+    private var shelf: DictionaryShelf?
 
     /// Opens `path` read-only.
     /// - Throws: ``KVError/Code/io`` with the `errno` (`ENOENT`, `EACCES`…).
@@ -455,10 +459,16 @@ package final class RawSegmentReader {
         }
         let stored = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + header.keyLength)..<header.length])
         guard header.isCompressed else { return Array(stored) }
-        guard let value = LZ4.decompressed(stored, rawLength: header.rawValueLength) else {
-            throw KVError.corruption("compressed value does not decompress", path: path, offset: Int64(record.offset))
-        }
-        return value
+        return try dictionaries().decompressed(stored, header: header, path: path, offset: record.offset)
+    }
+
+    /// The dictionaries of the store this segment is in (its directory, its header's store id).
+    private func dictionaries() throws(KVError) -> DictionaryShelf {
+        if let shelf { return shelf }
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let made = try DictionaryShelf(directory: directory.isEmpty ? "." : directory, storeID: try header().storeID)
+        shelf = made
+        return made
     }
 
     // MARK: Internals
@@ -516,6 +526,31 @@ package final class RawSegmentReader {
         let key: [UInt8]? = available >= RecordHeader.size + f.keyLength
             ? Array(UnsafeRawBufferPointer(start: p + RecordHeader.size, count: f.keyLength)) : nil
         return RawRecord(offset: offset, kind: f.kind, flags: f.flags, sequence: f.sequence, keyLength: f.keyLength,
-                         storedValueLength: f.storedValueLength, rawValueLength: f.rawValueLength, checksum: f.checksum, key: key)
+                         storedValueLength: f.storedValueLength, rawValueLength: f.rawValueLength, dictionaryID: f.dictionaryID,
+                         checksum: f.checksum, key: key)
+    }
+}
+
+/// A compression dictionary of a store, as `kvtool stat` shows it.
+package struct ToolingDictionary: Sendable {
+    package var id: UInt16
+    package var bytes: Int
+    package var trainedOn: Int
+    package var firstSegment: UInt32
+    /// Why it cannot be read (missing, damaged); `nil` when it loads.
+    package var problem: String?
+}
+
+extension Store {
+    /// The store's dictionary files, by id; each loaded and checked.
+    package func toolingDictionaries() -> [ToolingDictionary] {
+        engine.dictionaries.all().map { id, result in
+            switch result {
+            case .success(let d):
+                ToolingDictionary(id: id, bytes: d.count, trainedOn: d.trainedOn, firstSegment: d.firstSegment, problem: nil)
+            case .failure(let error):
+                ToolingDictionary(id: id, bytes: 0, trainedOn: 0, firstSegment: 0, problem: error.message)
+            }
+        }
     }
 }

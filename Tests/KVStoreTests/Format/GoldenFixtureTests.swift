@@ -113,10 +113,14 @@ struct GoldenFixtureTests {
     static let storeFile = hex("4b5653544f5245000100000000000000 8877665544332211 0000000000000000 00f1536500000000 00000000 c58c2c5a")
     /// The same store after this build recorded compact hints: 1.1, compatible feature bit 0.
     static let storeFileWithCompactHints = hex("4b5653544f5245000100010000000000 8877665544332211 0000000000000000 00f1536500000000 01000000 acad9df9")
+    /// What a 1.2 build records: the same feature, minor version 2.
+    static let storeFileWithCompactHints12 = hex("4b5653544f5245000100020000000000 8877665544332211 0000000000000000 00f1536500000000 01000000 df31807a")
     /// The header of segment 1 of that store, as a 1.0 build wrote it (the 1.0 fixture)...
     static let segmentHeader10 = hex("4b565345474d4e54 0100 0000 01000000 8877665544332211 00000000 38a7b2ed")
     /// ...and as this build writes it.
-    static let segmentHeader = hex("4b565345474d4e54 0100 0100 01000000 8877665544332211 00000000 13a5dbe2")
+    static let segmentHeader11 = hex("4b565345474d4e54 0100 0100 01000000 8877665544332211 00000000 13a5dbe2")
+    /// Since 1.2 (dictionaries), new files carry minor version 2.
+    static let segmentHeader = hex("4b565345474d4e54 0100 0200 01000000 8877665544332211 00000000 6ea360f3")
     /// FORMAT.md §7: set("red","A"), set("green","B"), set("blue","A"), remove("B"),
     /// batch { set("1","C"); remove("A") }: the records from offset 32 to 312.
     static let workedExampleRecords = hex("""
@@ -143,13 +147,19 @@ struct GoldenFixtureTests {
                                 compatibleFeatures: Features.compactHints)
         #expect(recorded.encode() == Self.storeFileWithCompactHints)
         #expect(try Manifest.decode(Self.storeFileWithCompactHints, path: "STORE") == recorded)
+        var recorded12 = recorded
+        recorded12.formatMinor = 2
+        #expect(recorded12.encode() == Self.storeFileWithCompactHints12)
     }
 
     @Test func segmentHeaderLayout() throws {
         let header = SegmentHeader(segmentID: 1, storeID: Self.storeID)
-        #expect(header.formatMinor == 1)
+        #expect(header.formatMinor == 2)
         #expect(header.encode() == Self.segmentHeader)
         #expect(try Self.segmentHeader.withUnsafeBytes { try SegmentHeader.decode($0, path: "seg") } == header)
+        var older11 = header
+        older11.formatMinor = 1
+        #expect(older11.encode() == Self.segmentHeader11)
         var older = header
         older.formatMinor = 0
         #expect(older.encode() == Self.segmentHeader10)
@@ -190,9 +200,11 @@ struct GoldenFixtureTests {
     }
     static let fixtureFiles = ["STORE", "00000001.seg", "00000001.hint", "00000002.seg", "index"]
     /// The fixture a 1.0 build wrote (padded hint entries, version 1.0 everywhere), kept as it was so
-    /// that such stores keep opening; and the one this build writes (compact hints, 1.1).
+    /// that such stores keep opening; the one a 1.1 build wrote (compact hints); and the one this
+    /// build writes (1.2: the same bytes but for the minor versions).
     static let fixture10 = "store-v1"
     static let fixture11 = "store-v1.1"
+    static let fixture12 = "store-v1.2"
 
     /// Writes the fixture store into `directory` (which must not hold a store).
     static func generateFixture(into directory: String) throws {
@@ -225,7 +237,7 @@ struct GoldenFixtureTests {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["KVSTORE_REGENERATE_FIXTURES"] != nil))
     func regenerateFixtureStore() throws {
         let target = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/" + Self.fixture11).path
+            .appendingPathComponent("Fixtures/" + Self.fixture12).path
         try withScratchDirectory { directory in
             try Self.generateFixture(into: directory + "/store")
             try? FileManager.default.removeItem(atPath: target)
@@ -235,7 +247,7 @@ struct GoldenFixtureTests {
     }
 
     @Test func fixtureStoreIsReproducedByteForByte() throws {
-        let fixture = try Self.fixtureDirectory(Self.fixture11)
+        let fixture = try Self.fixtureDirectory(Self.fixture12)
         try withScratchDirectory { directory in
             try Self.generateFixture(into: directory + "/store")
             let generated = try FileSurgery.names(in: directory + "/store")
@@ -249,12 +261,13 @@ struct GoldenFixtureTests {
         }
     }
 
-    @Test(arguments: [fixture10, fixture11])
+    @Test(arguments: [fixture10, fixture11, fixture12])
     func fixtureSegmentsHoldTheExpectedRecords(_ name: String) throws {
         let fixture = try Self.fixtureDirectory(name)
-        #expect(try FileSurgery.read(fixture + "/STORE") == (name == Self.fixture10 ? Self.storeFile : Self.storeFileWithCompactHints))
+        let store = [Self.fixture10: Self.storeFile, Self.fixture11: Self.storeFileWithCompactHints][name] ?? Self.storeFileWithCompactHints12
+        #expect(try FileSurgery.read(fixture + "/STORE") == store)
         let segment1 = try FileSurgery.read(fixture + "/00000001.seg")
-        let segmentHeader = name == Self.fixture10 ? Self.segmentHeader10 : Self.segmentHeader
+        let segmentHeader = [Self.fixture10: Self.segmentHeader10, Self.fixture11: Self.segmentHeader11][name] ?? Self.segmentHeader
         #expect(Array(segment1.prefix(32)) == segmentHeader)
         #expect(Array(segment1[32 ..< 312]) == Self.workedExampleRecords)
 
@@ -411,7 +424,7 @@ struct GoldenFixtureTests {
         #expect(c.record.offset == 232 && c.record.length == 34 && Location.encodeLength(34) == 5)
     }
 
-    @Test(arguments: [fixture10, fixture11], ["clean index", "rebuilt from hints", "rebuilt by scanning"])
+    @Test(arguments: [fixture10, fixture11, fixture12], ["clean index", "rebuilt from hints", "rebuilt by scanning"])
     func fixtureStoreOpensAndReadsTheExpectedKeys(_ name: String, _ mode: String) throws {
         let fixture = try Self.fixtureDirectory(name)
         try withScratchDirectory { directory in

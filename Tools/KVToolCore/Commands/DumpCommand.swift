@@ -183,7 +183,8 @@ struct DumpCommand: ParsableCommand {
             if let count = r.batchCount { fields.append(("count", .int(count))) } else {
                 fields += [("key", .string(output.rendering.render(r.key ?? []))), ("keyLength", .int(r.keyLength)),
                            ("valueLength", .int(r.rawValueLength)), ("storedLength", .int(r.storedValueLength)),
-                           ("compressed", .bool(r.isCompressed)), ("batchMember", .bool(member)), ("uncommitted", .bool(r.uncommitted))]
+                           ("compressed", .bool(r.isCompressed)),
+                           ("dictionary", r.dictionaryID != 0 ? .int(Int(r.dictionaryID)) : .null), ("batchMember", .bool(member)), ("uncommitted", .bool(r.uncommitted))]
             }
             fields.append(("checksum", .string("ok")))
             Console.out.line(JSON.object(fields).text)
@@ -194,7 +195,7 @@ struct DumpCommand: ParsableCommand {
             line += " count=\(count)"
         } else {
             line += " key=\(output.rendering.render(r.key ?? [])) klen=\(r.keyLength) vlen=\(r.rawValueLength)"
-            if r.isCompressed { line += " stored=\(r.storedValueLength) lz4" }
+            if r.isCompressed { line += " stored=\(r.storedValueLength) lz4" + (r.dictionaryID != 0 ? " dict=\(r.dictionaryID)" : "") }
             if member { line += " batch" }
             if r.uncommitted { line += " UNCOMMITTED" }
         }

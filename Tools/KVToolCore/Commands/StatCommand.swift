@@ -38,19 +38,20 @@ struct StatCommand: ParsableCommand {
             return try Store.toolingReadManifest(directory: path)
         }
         let scanning = scan || top > 0
-        let (access, survey, statistics) = try StoreAccess.with(path, for: .inspect) { store in
+        let (access, survey, statistics, dictionaries) = try StoreAccess.with(path, for: .inspect) { store in
             (try LiveAccess(store, path: path), scanning ? try StoreSurvey(store, top: top) : nil,
-             scanning ? try store.statistics : try store.toolingQuickStatistics)
+             scanning ? try store.statistics : try store.toolingQuickStatistics, store.toolingDictionaries())
         }
         survey?.warnAboutDamage(store: path)
         if output.json {
-            Console.out.line(json(path, access, manifest, survey, statistics).text)
+            Console.out.line(json(path, access, manifest, survey, statistics, dictionaries).text)
         } else {
-            text(path, access, manifest, survey, statistics)
+            text(path, access, manifest, survey, statistics, dictionaries)
         }
     }
 
-    private func text(_ path: String, _ access: LiveAccess, _ m: ToolingManifest, _ s: StoreSurvey?, _ st: Store.Statistics) {
+    private func text(_ path: String, _ access: LiveAccess, _ m: ToolingManifest, _ s: StoreSurvey?, _ st: Store.Statistics,
+                      _ dictionaries: [ToolingDictionary]) {
         let segments = s?.segments.count ?? st.segments
         let active = s.map { $0.segments.filter(\.segment.isActive).count } ?? (segments > 0 ? 1 : 0)
         var lines = [
@@ -81,7 +82,24 @@ struct StatCommand: ParsableCommand {
             "  File: \(Format.bytes(st.indexBytes))",
             "  Bytes per key: \(Format.fixed(st.indexBytesPerKey, digits: 1))",
         ]
-        if s == nil { lines.append("(live and dead bytes, fragmentation, compression, damage: kvtool stat --scan reads every record)") }
+        if !dictionaries.isEmpty {
+            lines.append("Dictionaries: \(dictionaries.count)")
+            for d in dictionaries {
+                var line = "  #\(d.id): "
+                if let problem = d.problem {
+                    line += "UNREADABLE: \(problem)"
+                } else {
+                    line += "\(Format.bytes(d.bytes)), trained on \(Format.count(d.trainedOn)) values, from segment \(d.firstSegment)"
+                }
+                if let s {
+                    let u = s.dictionaryUse[d.id] ?? (0, 0, 0)
+                    line += "; \(Format.count(u.values)) live values"
+                    if u.stored > 0 { line += ", ratio \(Format.fixed(Double(u.raw) / Double(u.stored), digits: 2))" }
+                }
+                lines.append(line)
+            }
+        }
+        if s == nil { lines.append("(live and dead bytes, fragmentation, compression, dictionary use, damage: kvtool stat --scan reads every record)") }
         if let s, top > 0 {
             lines.append("Largest values:")
             for (i, v) in s.largest.enumerated() {
@@ -92,7 +110,8 @@ struct StatCommand: ParsableCommand {
         for line in lines { Console.out.line(line) }
     }
 
-    private func json(_ path: String, _ access: LiveAccess, _ m: ToolingManifest, _ s: StoreSurvey?, _ st: Store.Statistics) -> JSON {
+    private func json(_ path: String, _ access: LiveAccess, _ m: ToolingManifest, _ s: StoreSurvey?, _ st: Store.Statistics,
+                      _ dictionaries: [ToolingDictionary]) -> JSON {
         let segments = s?.segments.count ?? st.segments
         let active = s.map { $0.segments.filter(\.segment.isActive).count } ?? (segments > 0 ? 1 : 0)
         var fields: [(String, JSON)] = [("path", .string(path))] + access.jsonFields + [
@@ -110,6 +129,15 @@ struct StatCommand: ParsableCommand {
             ("indexBytes", .int(st.indexBytes)),
             ("indexBytesPerKey", .double(st.indexBytesPerKey)),
             ("scanned", .bool(s != nil)),
+            ("dictionaries", .array(dictionaries.map { d in
+                var entry: [(String, JSON)] = [("id", .int(Int(d.id))), ("bytes", .int(d.bytes)), ("trainedOn", .int(d.trainedOn)),
+                                               ("firstSegment", .int(Int(d.firstSegment))), ("problem", d.problem.map { .string($0) } ?? .null)]
+                if let s {
+                    let u = s.dictionaryUse[d.id] ?? (0, 0, 0)
+                    entry += [("liveValues", .int(u.values)), ("liveRawBytes", .int(u.raw)), ("liveStoredBytes", .int(u.stored))]
+                }
+                return .object(entry)
+            })),
         ]
         guard let s else { return .object(fields) }
         fields += [

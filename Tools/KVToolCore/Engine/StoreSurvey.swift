@@ -44,6 +44,8 @@ struct StoreSurvey {
     /// Live values' bytes before and after compression.
     var liveRawValueBytes = 0
     var liveStoredValueBytes = 0
+    /// Live values compressed against each dictionary: how many, and their bytes raw and stored.
+    var dictionaryUse: [UInt16: (values: Int, raw: Int, stored: Int)] = [:]
 
     var liveBytes: Int { segments.reduce(0) { $0 + $1.liveBytes } }
     var deadBytes: Int { segments.reduce(0) { $0 + $1.deadBytes } }
@@ -78,6 +80,10 @@ struct StoreSurvey {
                         liveKeys += 1
                         liveRawValueBytes += r.rawValueLength
                         liveStoredValueBytes += r.storedValueLength
+                        if r.dictionaryID != 0 {
+                            let u = dictionaryUse[r.dictionaryID] ?? (0, 0, 0)
+                            dictionaryUse[r.dictionaryID] = (u.values + 1, u.raw + r.rawValueLength, u.stored + r.storedValueLength)
+                        }
                         if top > 0 { keep(Value(key: Array(r.key), rawLength: r.rawValueLength, storedLength: r.storedValueLength, segmentID: file.id), top: top) }
                     }
                     progress.set(done + r.offset)

@@ -135,8 +135,14 @@ struct CrashChild {
         return i
     }
 
+    /// Words values of the third kind share: what a trained dictionary captures across records.
+    static let words = ["Package:", "Version:", "Depends:", "Description:", "library", "runtime", "development",
+                        "Maintainer: Debian Team <team@lists.debian.org>", "Priority: optional", "Section: utils"]
+
     /// A value of 0 bytes to 16 KiB (one in a thousand 100 to 300 KiB, which gets a segment of its
-    /// own), half of them compressible.
+    /// own): a third compressible on its own, a third text of shared words (which a store with
+    /// `.lz4` trains a dictionary for, so that kills land around training and the first records
+    /// that use a new dictionary), a third random.
     mutating func makeValue(_ n: UInt64, _ member: Int) -> [UInt8] {
         let r = rng.next() % 10_000
         let length: Int
@@ -148,8 +154,11 @@ struct CrashChild {
         default: length = (100 << 10) + Int(rng.next() % (200 << 10))
         }
         var value = Array("v \(seed) \(n) \(member);".utf8)
-        if rng.next() % 2 == 0 {
+        let kind = rng.next() % 3
+        if kind == 0 {
             while value.count < length { value += value }
+        } else if kind == 1 {
+            while value.count < length { value += Array((" " + Self.words[Int(rng.next() % UInt64(Self.words.count))]).utf8) }
         } else {
             value.reserveCapacity(length + 8)
             while value.count < length {

@@ -9,10 +9,11 @@
 /// - **Whether it is used:** a dictionary is adopted only if, on samples it was not made from (every
 ///   other one is kept aside), values compress to at most 0.95 of what plain LZ4 makes of them.
 ///   Incompressible or already-compressed values never get one, and pay only for the sampling.
-/// - **Retraining:** after each further 8 MiB of values, a new dictionary is made from a sample of
-///   the latest ones (one value in 16) and adopted if, on held-out samples again, it compresses
-///   them to at most 0.9 of what the current one does. Drifting data gets a new dictionary;
-///   steady data keeps its own.
+/// - **Retraining:** 8 MiB of values later, a new dictionary is made from a sample of the latest
+///   ones (one value in 16, the last 512 KiB of them) and adopted if, on held-out samples again, it
+///   compresses them to at most 0.9 of what the current one does. Each try that changes nothing
+///   doubles the wait, up to 64 MiB (a try costs a few milliseconds); one that adopts resets it.
+///   Drifting data gets a new dictionary; steady data keeps its own.
 /// - **Failure to write one** (a full disk) fails no write: values go on as before and training is
 ///   tried again after the next 8 MiB.
 struct ValueCompressor {
@@ -24,9 +25,12 @@ struct ValueCompressor {
     private var counter = 0
     private var nextID: UInt16?
     let trains: Bool
+    /// Bytes of values between tries (see the type).
+    private var interval = attemptEvery
 
     static let firstTrainingBytes = 256 << 10
     static let attemptEvery = 8 << 20
+    static let longestInterval = 64 << 20
     static let longestSample = 2 << 10
     static let laterSampleStride = 16
     static let adoptOverPlain = 0.95
@@ -67,13 +71,13 @@ struct ValueCompressor {
             samples.append(sample)
             sampledBytes += sample.count
             // A bounded, recent sample: the older half goes when it has grown to four trainings' worth.
-            if sampledBytes > 4 * Self.firstTrainingBytes {
+            if sampledBytes > 2 * Self.firstTrainingBytes {
                 samples.removeFirst(samples.count / 2)
                 sampledBytes = samples.reduce(0) { $0 + $1.count }
             }
         }
         if !attempted { return sampledBytes >= Self.firstTrainingBytes }
-        return sinceAttempt >= Self.attemptEvery
+        return sinceAttempt >= interval
     }
 
     /// Whether training was tried since open (the first try comes after 256 KiB, later ones 8 MiB apart).
@@ -101,7 +105,11 @@ struct ValueCompressor {
             baseline = Self.compressedSize(held) { LZ4.compress($0, into: $1, capacity: $2) }
             threshold = Self.adoptOverPlain
         }
-        guard Double(withCandidate) <= Double(baseline) * threshold else { return }
+        guard Double(withCandidate) <= Double(baseline) * threshold else {
+            interval = min(Self.longestInterval, interval * 2)
+            return
+        }
+        interval = Self.attemptEvery
         do {
             try recordFeature()
             current = try shelf.add(DictionaryLayout.Contents(id: id, storeID: storeID, firstSegment: activeSegment,

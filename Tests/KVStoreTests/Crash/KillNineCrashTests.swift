@@ -31,6 +31,7 @@ struct KillNineCrashTests {
             #expect(run.replayedOpens > 0, "no reopen after a kill replayed the index — \(run.context)")
             #expect(run.rebuiltOpens > 0, "no reopen with another boot id rebuilt the index — \(run.context)")
             #expect(run.compactingChildren >= KillNineRun.requiredCompactingKills, "only \(run.compactingChildren) kills hit a compacting child — \(run.context)")
+            #expect(run.killsWithDictionaries > 0, "no kill hit a store with a trained dictionary — \(run.context)")
         }
     }
 }
@@ -281,6 +282,9 @@ private final class KillNineRun {
     var acknowledgedOperations = 0
     /// Children killed while compacting continuously on a second thread.
     var compactingChildren = 0
+    /// Kills after which the store held a trained compression dictionary (children of odd seeds
+    /// use `.lz4`, and a third of their values share words a dictionary captures).
+    var killsWithDictionaries = 0
     var inFlightApplied = 0
     var inFlightAbsent = 0
     /// Where the time goes, for the summary line.
@@ -333,7 +337,7 @@ private final class KillNineRun {
             mostKillsOnOneStore = max(mostKillsOnOneStore, killsOnThisStore)
             try timed("verify") { try verify(oracle) }
         }
-        print("kill -9 test: \(iteration) kills (\(writingKills) while writing) on \(storeNumber) stores (up to \(mostKillsOnOneStore) on one), \(acknowledgedOperations) acknowledged operations checked, \(compactingChildren) of the children compacting, in-flight operation found applied \(inFlightApplied) times and absent \(inFlightAbsent) times, \(replayedOpens) replayed and \(rebuiltOpens) rebuilt opens; seed \(seed); time: "
+        print("kill -9 test: \(iteration) kills (\(writingKills) while writing) on \(storeNumber) stores (up to \(mostKillsOnOneStore) on one), \(acknowledgedOperations) acknowledged operations checked, \(compactingChildren) of the children compacting, \(killsWithDictionaries) on a store with a dictionary, in-flight operation found applied \(inFlightApplied) times and absent \(inFlightAbsent) times, \(replayedOpens) replayed and \(rebuiltOpens) rebuilt opens; seed \(seed); time: "
               + phases.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
@@ -390,6 +394,9 @@ private final class KillNineRun {
 
     /// Reopens the store after a kill and compares it with the model plus the oracle.
     func verify(_ oracle: Oracle) throws {
+        if (try? FileManager.default.contentsOfDirectory(atPath: storePath))?.contains(where: { $0.hasSuffix(FileNames.dictionarySuffix) }) == true {
+            killsWithDictionaries += 1
+        }
         // Sometimes pretend the machine rebooted in between: the index then cannot be trusted and
         // is rebuilt from the segments, which must give the same contents.
         let reboot = rng.chance(0.08)

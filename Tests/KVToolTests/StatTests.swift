@@ -22,6 +22,32 @@ import Testing
         #expect(DirectorySnapshot(store) == before)
     }
 
+    /// A store that trained a compression dictionary: `stat` lists it (and, with `--scan`, the live
+    /// values using it), `dump` names each record's dictionary.
+    @Test func showsTheDictionariesAndTheRecordsUsingThem() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.sub("s")
+        var configuration = Store.Configuration()
+        configuration.compression = .lz4
+        let s = try Store(path: store, configuration: configuration)
+        let words = ["Package:", "Depends:", "library", "runtime", "Maintainer: Team <team@lists.example.org>", "Section: utils"]
+        for i in 0..<2_000 {
+            try s.set(Array((0 ..< 20 + i % 40).map { words[($0 * 7 + i) % words.count] }.joined(separator: " ").utf8), forKey: "k\(i)")
+        }
+        try s.close()
+        let text = try KVTool.run("stat", store).out
+        #expect(text.contains("Features: dictionaries"), "\(text)")
+        #expect(text.contains("Dictionaries: 1") && text.contains("  #1: "), "\(text)")
+        let json = try KVTool.run("stat", store, "--scan", "--format", "json").json
+        let dictionaries = json["dictionaries"] as? [[String: Any]] ?? []
+        #expect(dictionaries.count == 1 && dictionaries.first?["id"] as? Int == 1)
+        let using = dictionaries.first?["liveValues"] as? Int ?? 0
+        #expect(using > 0 && using < 2_000)
+        let segment = store + "/00000001.seg"
+        let records = try KVTool.run("dump", segment, "--format", "json").jsonLines
+        #expect(records.filter { $0["dictionary"] as? Int == 1 }.count == using)
+    }
+
     @Test func jsonAddsUpAndShowsDeadBytes() throws {
         let dir = try TemporaryDirectory()
         let store = dir.sub("s")

@@ -124,7 +124,9 @@ extension Store {
         }
         let manifest = try Manifest.decode(readWholeFile(path), path: path)
         var features: [String] = []
-        for bit in 0..<32 where manifest.incompatibleFeatures & (1 << UInt32(bit)) != 0 { features.append("incompatible bit \(bit)") }
+        for bit in 0..<32 where manifest.incompatibleFeatures & (1 << UInt32(bit)) != 0 {
+            features.append(1 << UInt32(bit) == Features.dictionaries ? "dictionaries" : "incompatible bit \(bit)")
+        }
         for bit in 0..<16 where manifest.readOnlyCompatibleFeatures & (1 << UInt16(bit)) != 0 { features.append("read-only-compatible bit \(bit)") }
         for bit in 0..<16 where manifest.compatibleFeatures & (1 << UInt16(bit)) != 0 {
             features.append(1 << UInt16(bit) == Features.compactHints ? "compactHints" : "compatible bit \(bit)")
@@ -453,13 +455,15 @@ package final class RawSegmentReader {
     /// The value of a record reported by ``walk(from:_:)``, read again, checked and decompressed.
     /// - Throws: ``KVError/Code/corruption`` when it no longer checks out.
     package func value(of record: RawRecord) throws(KVError) -> [UInt8] {
+        // First: finding the dictionaries reads the segment header through the same window.
+        let shelf = record.flags & RecordHeader.compressedFlag != 0 ? try dictionaries() : nil
         let raw = try bytes(at: record.offset, count: record.length)
         guard case .record(let header) = RecordHeader.parse(raw.baseAddress!, available: raw.count) else {
             throw KVError.corruption("the record no longer checks out", path: path, offset: Int64(record.offset))
         }
         let stored = UnsafeRawBufferPointer(rebasing: raw[(RecordHeader.size + header.keyLength)..<header.length])
-        guard header.isCompressed else { return Array(stored) }
-        return try dictionaries().decompressed(stored, header: header, path: path, offset: record.offset)
+        guard header.isCompressed, let shelf else { return Array(stored) }
+        return try shelf.decompressed(stored, header: header, path: path, offset: record.offset)
     }
 
     /// The dictionaries of the store this segment is in (its directory, its header's store id).

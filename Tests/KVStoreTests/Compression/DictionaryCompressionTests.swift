@@ -244,6 +244,26 @@ struct DictionaryCompressionTests {
         }
     }
 
+    /// Once its dictionary is in memory, a get of a value compressed against it makes one system
+    /// call: the `pread` of its record (mapping budget 0, so that no get reads in place).
+    @Test func aGetOfADictionaryValueIsOneRead() throws {
+        try withScratchDirectory { directory in
+            let (model, users) = try Self.storeWithADictionary(directory)
+            let counter = MappedReadTests.CallCounter()
+            try withSystemHooks(directory: directory, injector: counter.injector()) {
+                var configuration = Self.configuration()
+                configuration.mappingBudget = 0
+                let store = try Store(path: directory, configuration: configuration)
+                #expect(try store.value(forKey: users[0]) == model[users[0]])  // loads the dictionary
+                let calls = try counter.counting { () throws -> Void in
+                    for key in users.prefix(500) { #expect(try store.value(forKey: key) == model[key]) }
+                }
+                #expect(calls == [.pread: min(500, users.count)], "\(calls)")
+                try store.close()
+            }
+        }
+    }
+
     @Test func theTrainerPrefersWhatRecursAcrossSamples() {
         var rng = SplitMix64(seed: 3)
         let samples = (0 ..< 2_000).map { Self.stanza($0, flavour: 1, using: &rng) }

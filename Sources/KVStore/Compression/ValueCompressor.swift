@@ -37,11 +37,12 @@ struct ValueCompressor {
     static let adoptOverCurrent = 0.9
 
     /// `existing`: the ids of the dictionary files in the store; the newest, if it loads, is the
-    /// current one. New ones get ids above every existing one.
+    /// current one. New ones get ids above every existing one. A writer that does not train uses
+    /// no dictionary either (plain LZ4 only; compaction then rewrites dictionary values plainly).
     init(trains: Bool, existing: [UInt16], shelf: DictionaryShelf) {
         self.trains = trains
         if let newest = existing.last {
-            current = try? shelf.load(newest)
+            current = trains ? try? shelf.load(newest) : nil
             nextID = newest == .max ? nil : newest + 1
         } else {
             nextID = 1

@@ -24,6 +24,7 @@ final class StoreEngine: Sendable {
     /// The compression dictionaries values may have been compressed against.
     let dictionaries: DictionaryShelf
     private let lock: Mutex<StoreLock?>
+    private let transactionOwner = Atomic<UInt>(0)
     private let periodic: PeriodicSync?
 
     init(directory: String, configuration: Store.Configuration, hasher: KeyHasher, views: ViewBox, writer: sending Writer?,
@@ -56,15 +57,48 @@ final class StoreEngine: Sendable {
     /// Runs `body` with the writer; throws `.closed` after close.
     @inline(__always)
     func withWriter<R>(_ body: (Writer) throws(KVError) -> R) throws(KVError) -> R {
-        try writer.withLock { (w) throws(KVError) -> R in
-            guard let w else {
-                if configuration.readOnly, (try? views.get()) != nil {
-                    throw KVError(.readOnly, "the store was opened read-only", path: directory)
-                }
-                throw KVError.closed()
-            }
+        if transactionOwner.load(ordering: .relaxed) == Self.currentThread { throw Self.writeInsideTransaction() }
+        return try writer.withLock { (w) throws(KVError) -> R in
+            guard let w else { throw writerUnavailable() }
             return try body(w)
         }
+    }
+
+    /// Why there is no writer: read-only or closed.
+    private func writerUnavailable() -> KVError {
+        if configuration.readOnly, (try? views.get()) != nil {
+            return KVError(.readOnly, "the store was opened read-only", path: directory)
+        }
+        return KVError.closed()
+    }
+
+    /// A transaction: `body` runs while it holds the writer, reading through the batch (the
+    /// store plus its own writes), and what it added is written as one batch. Other writers wait
+    /// for it; readers do not. Nothing is written if `body` throws.
+    func transaction<R>(_ body: (inout WriteBatch) throws -> R) throws -> R {
+        let me = Self.currentThread
+        if transactionOwner.load(ordering: .relaxed) == me { throw Self.writeInsideTransaction() }
+        var result: R? = nil
+        let sequence = try writer.withLock { (w) throws -> UInt64 in
+            guard let w else { throw writerUnavailable() }
+            transactionOwner.store(me, ordering: .relaxed)
+            defer { transactionOwner.store(0, ordering: .relaxed) }
+            var batch = WriteBatch(engine: self)
+            result = try body(&batch)
+            if let error = batch.error { throw error }
+            return try w.write(batch.operations)
+        }
+        try afterWrite(sequence)
+        return result!
+    }
+
+    /// The thread a transaction runs on, while it runs (0: none): a write of the same store from
+    /// inside the closure would wait for the writer it holds itself, for ever.
+    private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) }
+
+    private static func writeInsideTransaction() -> KVError {
+        KVError(.invalidArgument, "the store was written to inside its own transaction (the closure of Store.write): "
+                + "write through the batch instead")
     }
 
     /// The write protocol, in one place: the change under the writer's lock, then, outside it,

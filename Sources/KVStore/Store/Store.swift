@@ -101,21 +101,27 @@ public final class Store: Sendable {
         try withContiguousBytes(key) { try _removeValue(key: $0) }
     }
 
-    /// Applies a batch of sets and removals atomically: after any crash, either all of them are
-    /// in the store or none is.
+    /// Runs a transaction: `body` reads through the batch (the store plus the batch's own
+    /// writes) and adds sets and removals, which are then applied atomically: after any crash,
+    /// either all of them are in the store or none is, and readers see them all at once.
     ///
     /// ```swift
     /// try store.write { batch in
-    ///     batch.set(newBalance, forKey: "alice")
+    ///     let balance = try batch.value(forKey: "alice") ?? []
+    ///     batch.set(debit(balance, 10), forKey: "alice")
     ///     batch.removeValue(forKey: "pending/42")
     /// }
     /// ```
-    /// Nothing is written if `body` throws. A batch must fit in one segment file (2 GiB).
-    public func write(_ body: (inout WriteBatch) throws -> Void) throws {
-        var batch = WriteBatch()
-        try body(&batch)
-        if let error = batch.error { throw error }
-        try engine.write(batch.operations)
+    /// The closure runs while it holds the store's writer: no other write of this store (in any
+    /// thread, or by automatic compaction) happens between its reads and its writes, and those
+    /// wait until it returns, so keep it short: no waiting on anything else inside it. Readers
+    /// never wait. Writing to the store itself (not the batch) inside the closure throws
+    /// ``KVError/Code/invalidArgument`` (it would wait for itself). Nothing is written if `body`
+    /// throws, and `body`'s error is rethrown. A batch must fit in one segment file (2 GiB).
+    /// - Returns: What `body` returns.
+    @discardableResult
+    public func write<R>(_ body: (inout WriteBatch) throws -> R) throws -> R {
+        try engine.transaction(body)
     }
 
     /// Makes every write that returned before this call durable on disk (`fdatasync`).

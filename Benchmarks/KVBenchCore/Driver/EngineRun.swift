@@ -55,6 +55,8 @@ final class EngineRun {
             return .result(try measureWrites(benchmark, order: order(seeds.fill), count: max(1, num / 1000)))
         case .overwrite:
             return .result(try measureWrites(benchmark, order: order(seeds.overwrite), count: num))
+        case .update:
+            return .result(try measureWrites(benchmark, order: order(seeds.overwrite), count: num, update: true))
         case .deleterandom:
             let keys = order(seeds.delete)
             return .result(try measure(benchmark, operations: num, syncAtEnd: true) { index, session, context, recorder, ready in
@@ -205,12 +207,12 @@ final class EngineRun {
     }
 
     /// fillseq, fillrandom, overwrite, fillsync: `count` puts split over the threads, then one sync (timed).
-    private func measureWrites(_ benchmark: Benchmark, order keys: [UInt32], count: Int) throws -> BenchResult {
+    private func measureWrites(_ benchmark: Benchmark, order keys: [UInt32], count: Int, update: Bool = false) throws -> BenchResult {
         let syncsBefore = try store?.syncCount()
         var result = try measure(benchmark, operations: count, syncAtEnd: true) { index, session, context, recorder, ready in
             let part = share(of: count, thread: index, threads: context.threadsHint)
             try WriteLoops.put(order: keys, start: part.start, count: part.count, session: session,
-                               context: context, recorder: &recorder, ready: ready)
+                               context: context, recorder: &recorder, update: update, ready: ready)
         }
         result.found = nil
         result.attempted = nil

@@ -3,7 +3,7 @@ enum WriteLoops {
     /// Puts `count` keys from `order`, starting at position `start` and wrapping around (fillseq, fillrandom,
     /// overwrite, fillsync).
     static func put(order: [UInt32], start: Int, count: Int, session: any EngineSession, context: WorkContext,
-                    recorder: inout Recorder, ready: () -> Void) throws {
+                    recorder: inout Recorder, update: Bool = false, ready: () -> Void) throws {
         let keys = KeyBuffer(size: context.keySize)
         defer { keys.deallocate() }
         var values = ValueCursor(data: context.values, size: context.valueSize)
@@ -27,8 +27,10 @@ enum WriteLoops {
                 }
                 if recorder.shouldTime(n) {
                     let t0 = monotonicNanos()
-                    try session.put(key: key, value: value)
-                    recorder.record(.put, nanos: monotonicNanos() &- t0)
+                    if update { try session.update(key: key, value: value) } else { try session.put(key: key, value: value) }
+                    recorder.record(update ? .update : .put, nanos: monotonicNanos() &- t0)
+                } else if update {
+                    try session.update(key: key, value: value)
                 } else {
                     try session.put(key: key, value: value)
                 }

@@ -102,6 +102,10 @@ public protocol EngineSession: AnyObject {
     /// Removes `key`; returns whether it was present (engines that cannot tell cheaply return true).
     func delete(key: UnsafeRawBufferPointer) throws -> Bool
 
+    /// Reads `key`'s value and replaces it with `value` (the update benchmark). Engines with an
+    /// atomic read-modify-write use it; the default is a get, then a put.
+    func update(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws
+
     /// Visits every entry once, in the engine's own order.
     func scan(_ visit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) throws
 
@@ -235,5 +239,14 @@ public struct MappingFigures: Sendable, Equatable {
                            segmentMaps: total.segmentMaps + next.segmentMaps,
                            segmentUnmaps: total.segmentUnmaps + next.segmentUnmaps)
         }
+    }
+}
+
+extension EngineSession {
+    /// A get, then a put: not atomic against other writers.
+    public func update(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+        var checksum: UInt64 = 0
+        _ = try get(key: key, checksum: &checksum)
+        try put(key: key, value: value)
     }
 }

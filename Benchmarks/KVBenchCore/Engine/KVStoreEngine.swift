@@ -103,6 +103,14 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
         try store.set(value, forKey: key)
     }
 
+    /// `Store.update`: the old value read and the new one written in one transaction.
+    func update(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+        try store.update(forKey: key) { old in
+            precondition(old != nil, "update: the key was not there")
+            return Array(value)
+        }
+    }
+
     @inline(__always)
     func get(key: UnsafeRawBufferPointer, checksum: inout UInt64) throws -> Int? {
         try store.withValue(forKey: key) { bytes in

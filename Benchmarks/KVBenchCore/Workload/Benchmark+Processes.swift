@@ -25,7 +25,7 @@ extension Benchmark {
         case .ycsbC: return .readers(.ycsbC)
         case .readwhilewriting: return .readersBesideWriter
         case .readwhilecompacting: return .readersBesideCompactor
-        case .fillseq, .fillrandom, .overwrite, .deleterandom, .fillsync: return .writerBesideReaders
+        case .fillseq, .fillrandom, .overwrite, .update, .deleterandom, .fillsync: return .writerBesideReaders
         case .open, .recover, .rebuild, .compact: return .unchanged
         case .ycsbA, .ycsbB, .ycsbD, .ycsbE, .ycsbF: return .notApplicable
         }

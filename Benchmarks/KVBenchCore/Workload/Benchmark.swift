@@ -1,6 +1,6 @@
 /// The benchmarks kvbench knows, by their db_bench / YCSB names.
 public enum Benchmark: String, CaseIterable, Sendable {
-    case fillseq, fillrandom, overwrite, readrandom, readmissing, readhot, readseq, deleterandom, fillsync
+    case fillseq, fillrandom, overwrite, update, readrandom, readmissing, readhot, readseq, deleterandom, fillsync
     case readwhilewriting
     case ycsbA = "ycsb-a", ycsbB = "ycsb-b", ycsbC = "ycsb-c", ycsbD = "ycsb-d", ycsbE = "ycsb-e", ycsbF = "ycsb-f"
     case open, recover, rebuild, compact
@@ -19,6 +19,7 @@ public enum Benchmark: String, CaseIterable, Sendable {
         case .fillseq: return "write --num keys in sequential order into a new store"
         case .fillrandom: return "write --num keys in random order into a new store"
         case .overwrite: return "write --num existing keys again, in random order"
+        case .update: return "read-modify-write --num existing keys in random order (kvstore: Store.update, atomic; others: a get, then a put)"
         case .readrandom: return "get --reads keys in random order (each once when --reads ≤ --num)"
         case .readmissing: return "get --reads keys that are absent"
         case .readhot: return "get random keys among the first 1% of the key space"

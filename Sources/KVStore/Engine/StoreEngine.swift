@@ -86,6 +86,15 @@ final class StoreEngine: Sendable {
             var batch = WriteBatch(engine: self)
             result = try body(&batch)
             if let error = batch.error { throw error }
+            // One operation is atomic on its own: no batch record (an update costs what a set does).
+            if batch.operations.count == 1 {
+                switch batch.operations[0] {
+                case .set(let key, let value):
+                    return try key.withUnsafeBytes { k throws(KVError) in try value.withBytes { v throws(KVError) in try w.set(key: k, value: v) } }
+                case .remove(let key):
+                    return try key.withUnsafeBytes { k throws(KVError) in try w.remove(key: k).sequence }
+                }
+            }
             return try w.write(batch.operations)
         }
         try afterWrite(sequence)

@@ -21,7 +21,7 @@ extension StoreEngine {
         // 2. The lock, before anything about the directory is decided: a creator that looked first
         // could see "no STORE yet" while another process creates, fills and closes the store, and
         // then write a second STORE over the first one.
-        let lock = try StoreLock.acquire(directory: directory)
+        let lock = try StoreLock.acquire(directory: directory, waiting: configuration.lockWait)
 
         // 3. Under the lock (released by its deinit if this throws): a store, an empty directory to
         // make one in, or something else.

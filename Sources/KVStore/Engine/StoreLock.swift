@@ -37,7 +37,10 @@ final class StoreLock: @unchecked Sendable {
     /// until its `exec` closes them: for those few milliseconds a store closed by this process still
     /// looks locked. Another process that really has the store open is reported after the 50 ms.
     /// An existing `LOCK` file is locked too; none is created (see ``lockLegacyFile()``).
-    static func acquire(directory: String) throws(KVError) -> StoreLock {
+    ///
+    /// With `waiting` above zero, a lock another process holds is tried again until that long has
+    /// passed (``Store/Configuration-swift.struct/lockWait``).
+    static func acquire(directory: String, waiting: Duration = .zero) throws(KVError) -> StoreLock {
         let directoryFD: Int32
         do { directoryFD = try Sys.open(directory, O_RDONLY | O_DIRECTORY) } catch { throw error.kvError("open", path: directory) }
         let identity: Sys.FileIdentity
@@ -52,10 +55,14 @@ final class StoreLock: @unchecked Sendable {
             throw KVError(.locked, "the store is already open in this process (through this path or another): "
                           + "use that Store, which any number of threads may share, or close it first", path: directory)
         }
-        do { try lockBriefly(directoryFD) } catch {
+        do { try lockBriefly(directoryFD, waiting: waiting) } catch {
             Sys.close(directoryFD)
             _ = Self.heldHere.withLock { $0.remove(identity) }
-            if error == .wouldBlock { throw KVError(.locked, "another process has the store open", path: directory) }
+            if error == .wouldBlock {
+                let holder = Sys.flockHolder(of: identity).map { " (pid \($0))" } ?? ""
+                let waited = waiting > .zero ? "; waited \(waiting) for it to close" : ""
+                throw KVError(.locked, "another process\(holder) has the store open\(waited)", path: directory)
+            }
             throw error.kvError("flock", path: directory)
         }
         let lock = StoreLock(directoryFD: directoryFD, directory: directory, identity: identity)
@@ -78,14 +85,25 @@ final class StoreLock: @unchecked Sendable {
         legacyFD = fd
     }
 
-    private static func lockBriefly(_ fd: Int32) throws(Errno) {
-        var waited = 0
+    /// Tries for 50 ms, or for `waiting` when longer: every 2 ms at first, then less often (at
+    /// most every 50 ms), since a writer that is closing takes milliseconds and one that is not
+    /// may take hours.
+    private static func lockBriefly(_ fd: Int32, waiting: Duration = .zero) throws(Errno) {
+        let limit = max(Double(waiting.components.seconds) + Double(waiting.components.attoseconds) / 1e18, 0.05)
+        let start = Self.now()
+        var pause: UInt32 = 2_000
         while true {
-            do { return try Sys.lockExclusive(fd) } catch where error == .wouldBlock && waited < 50 {
-                usleep(2_000)
-                waited += 2
+            do { return try Sys.lockExclusive(fd) } catch where error == .wouldBlock && Self.now() - start < limit {
+                usleep(pause)
+                if Self.now() - start > 0.05 { pause = min(50_000, pause * 2) }
             }
         }
+    }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// The descriptor of the locked directory: the store syncs the directory through it, so that a

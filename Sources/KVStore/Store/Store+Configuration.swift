@@ -52,6 +52,15 @@ extension Store {
         /// `false` for plain per-record LZ4 only (values already compressed against a dictionary
         /// stay readable either way).
         public var trainsDictionaries = true
+        /// How long opening a store waits for another process that has it open for writing to
+        /// close it. Default: zero, fail at once with ``KVError/Code/locked``, whose message names
+        /// the holder's pid when the system says (`/proc/locks`). Read-only opens never wait: they
+        /// take no lock.
+        ///
+        /// ```swift
+        /// configuration.lockWait = .seconds(5)   // a deploy's old process is still closing
+        /// ```
+        public var lockWait: Duration = .zero
         /// When writes are made durable. Default: ``Durability/process``.
         public var durability: Durability = .process
         /// The size at which the active segment file is sealed and a new one started, in bytes.

@@ -155,6 +155,26 @@ enum Sys {
         var inode: UInt64
     }
 
+    /// The pid `/proc/locks` gives for an `flock` on the file with `identity`; `nil` when it lists
+    /// none (or is not there). Informative: a descriptor inherited by a child is still listed
+    /// under the pid that took the lock.
+    static func flockHolder(of identity: FileIdentity) -> Int32? {
+        guard let text = try? readWholeFile("/proc/locks") else { return nil }
+        let major = identity.device >> 8 & 0xfff | identity.device >> 32 & ~0xfff
+        let minor = identity.device & 0xff | identity.device >> 12 & ~0xff
+        for line in text.split(separator: 10) {
+            let fields = line.split(separator: 32)
+            guard fields.count >= 6, fields[1].elementsEqual("FLOCK".utf8) else { continue }
+            let file = fields[5].split(separator: UInt8(ascii: ":"))
+            guard file.count == 3, let ma = UInt64(String(decoding: file[0], as: UTF8.self), radix: 16),
+                  let mi = UInt64(String(decoding: file[1], as: UTF8.self), radix: 16),
+                  let ino = UInt64(String(decoding: file[2], as: UTF8.self)),
+                  ma == major, mi == minor, ino == identity.inode else { continue }
+            return Int32(String(decoding: fields[4], as: UTF8.self))
+        }
+        return nil
+    }
+
     /// Blocks allocated on disk, in bytes (what `du` reports).
     static func allocatedBytes(_ fd: Int32) throws(Errno) -> Int64 {
         try SystemHooks.check(.fstat, fd: fd)

@@ -5,6 +5,9 @@ let package = Package(
     name: "swift-kvstore",
     products: [
         .library(name: "KVStore", targets: ["KVStore"]),
+        // Typed values over the byte API (Codable through a coder, Data, integers, Double); uses
+        // Foundation, which the core does not.
+        .library(name: "KVStoreTyped", targets: ["KVStoreTyped"]),
         .executable(name: "kvbench", targets: ["kvbench"]),
         .executable(name: "kvtool", targets: ["kvtool"]),
         // For the peers' nested package (Benchmarks/Peers), which builds kvbench with more engines.
@@ -34,6 +37,7 @@ let package = Package(
                 .define("KVSTORE_FAULT_HOOKS", .when(configuration: .debug)),
             ]
         ),
+        .target(name: "KVStoreTyped", dependencies: ["KVStore"]),
         // The benchmark driver is a library so that the peers' nested package (Benchmarks/Peers)
         // builds the same `kvbench` with more engines without forking the workload code.
         .target(
@@ -58,6 +62,7 @@ let package = Package(
         .executableTarget(name: "kvtool", dependencies: ["KVToolCore"], path: "Tools/kvtool"),
         .testTarget(name: "KVStoreTests", dependencies: ["KVStore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KVStoreAPITests", dependencies: ["KVStore"]),
+        .testTarget(name: "KVStoreTypedTests", dependencies: ["KVStoreTyped", "KVStore"]),
         .testTarget(name: "KVBenchTests", dependencies: ["KVBenchCore"]),
         // Runs the built `kvtool` binary as a subprocess (SwiftPM builds every executable of the
         // package along with the tests).

@@ -320,12 +320,21 @@ final class Writer: @unchecked Sendable {
     }
 
     /// Whether the record at `location` carries `key`. Records in the active segment are compared in
-    /// the mapping; older ones need one `pread` of their header and key.
+    /// the writer's mapping, those of a sealed segment the mapping manager has mapped in that
+    /// mapping (the view holds it while it is compared); others need one `pread` of their header
+    /// and key.
     private func recordHasKey(_ location: Location, _ key: UnsafeRawBufferPointer) throws(KVError) -> Bool {
         let needed = RecordHeader.size + key.count
         if location.segmentID == active.id {
             guard let bytes = active.bytes(at: location.offset, count: needed) else { return false }
             return RecordHeader.keyMatches(bytes, key)
+        }
+        if mappings.budget > 0, let view = try? views.get(), let region = view.mappings.region(location.segmentID) {
+            // Bytes from disk never trap: the offset is checked against the mapping first.
+            guard location.offset >= 0, location.offset <= region.length - needed else { return false }
+            return withExtendedLifetime(view) {
+                RecordHeader.keyMatches(UnsafeRawBufferPointer(start: region.start + location.offset, count: needed), key)
+            }
         }
         guard let file = segments.file(location.segmentID) else { return false }
         return try ScratchBuffer.with(needed) { (buffer) throws(KVError) -> Bool in

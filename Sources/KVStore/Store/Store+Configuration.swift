@@ -86,7 +86,7 @@ extension Store {
         /// Gets count how often each segment is read; in the background, the segments with the
         /// most reads per byte are mapped within the budget (within about a second of reads
         /// starting), and a get from a mapped segment reads the record in place: no system call,
-        /// and ``Store/withValue(forKey:_:)`` hands over the mapped bytes without a copy. A
+        /// and `Store.withValue(forKey:_:)` hands over the mapped bytes without a copy. A
         /// mapping is given up only for a hotter segment, when compaction retires the segment, or
         /// at close, and never while a get is reading it. In the writing process the segment
         /// being written is read in place too, through the writer's own mapping (unless the budget

@@ -27,7 +27,7 @@ extension Store {
         }
     }
 
-    /// ``update(forKey:_:)`` with the key as UTF-8.
+    /// `update(forKey:_:)` with the key as UTF-8.
     @discardableResult
     public func update(forKey key: String, _ transform: ([UInt8]?) throws -> [UInt8]?) throws -> [UInt8]? {
         try update(forKey: key.utf8, transform)

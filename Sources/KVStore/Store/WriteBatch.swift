@@ -2,7 +2,7 @@
 /// see them.
 ///
 /// Operations apply in the order they were added; a key set twice ends with the second value.
-/// Reads (``value(forKey:)``, ``withValue(forKey:_:)``, ``containsKey(_:)``) see the store as it
+/// Reads (`value(forKey:)`, `withValue(forKey:_:)`, `containsKey(_:)`) see the store as it
 /// is plus this batch's own earlier operations. The whole closure runs while this transaction holds
 /// the store's writer, so nothing else writes between a read and the write that depends on it.
 public struct WriteBatch: Sendable {
@@ -49,7 +49,7 @@ public struct WriteBatch: Sendable {
         try withValue(forKey: key) { Array($0) }
     }
 
-    /// Calls `body` with the value of `key` as this transaction sees it (see ``value(forKey:)``);
+    /// Calls `body` with the value of `key` as this transaction sees it (see `value(forKey:)`);
     /// `nil` when it is absent. The bytes are valid only inside `body`.
     public func withValue<R>(forKey key: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         let bytes = Array(key)
@@ -70,9 +70,9 @@ public struct WriteBatch: Sendable {
         try withValue(forKey: key) { _ in true } ?? false
     }
 
-    /// ``value(forKey:)`` with the key as UTF-8.
+    /// `value(forKey:)` with the key as UTF-8.
     public func value(forKey key: String) throws -> [UInt8]? { try value(forKey: key.utf8) }
-    /// ``containsKey(_:)`` with the key as UTF-8.
+    /// `containsKey(_:)` with the key as UTF-8.
     public func containsKey(_ key: String) throws -> Bool { try containsKey(key.utf8) }
 
     private mutating func check(_ keyCount: Int, _ valueCount: Int) -> Bool {

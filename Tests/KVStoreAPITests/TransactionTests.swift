@@ -68,6 +68,8 @@ struct TransactionTests {
                 let nested = #expect(throws: KVError.self) { try store.write { $0.set("nested", forKey: "c") } }
                 #expect(nested?.code == .invalidArgument)
                 #expect(throws: KVError.self) { try store.update(forKey: "d") { _ in [1] } }
+                let close = #expect(throws: KVError.self) { try store.close() }
+                #expect(close?.code == .invalidArgument)
                 let plain = try store.value(forKey: "a")
                 #expect(plain == nil, "plain reads see the store, not the open batch")
             }

@@ -93,6 +93,9 @@ extension Writer {
         let live = segments.all.map(\.id)
         var retired: [UInt16] = []
         for (i, d) in firsts.enumerated() where i + 1 < firsts.count && d.id != compressor.current?.id {
+            // Ranges hold only while later dictionaries start no earlier (a power loss's cut can
+            // send the log back to an earlier segment): otherwise keep it.
+            guard firsts[(i + 1)...].allSatisfy({ $0.first >= d.first }) else { continue }
             let end = firsts[i + 1].first
             if !live.contains(where: { $0 >= d.first && $0 <= end }) {
                 dictionaries.retire(d.id)

@@ -39,10 +39,14 @@ struct ValueCompressor {
     /// `existing`: the ids of the dictionary files in the store; the newest, if it loads, is the
     /// current one. New ones get ids above every existing one. A writer that does not train uses
     /// no dictionary either (plain LZ4 only; compaction then rewrites dictionary values plainly).
-    init(trains: Bool, existing: [UInt16], shelf: DictionaryShelf) {
+    ///
+    /// Not the newest if it was made in a segment after `activeSegment`: a power loss cut the log
+    /// before it (the segments after the cut were set aside, FORMAT.md §6), and using it in an
+    /// earlier segment would put records outside the range its retirement counts on (§3.2).
+    init(trains: Bool, existing: [UInt16], shelf: DictionaryShelf, activeSegment: UInt32) {
         self.trains = trains
         if let newest = existing.last {
-            current = trains ? try? shelf.load(newest) : nil
+            current = trains ? (try? shelf.load(newest)).flatMap { $0.firstSegment <= activeSegment ? $0 : nil } : nil
             nextID = newest == .max ? nil : newest + 1
         } else {
             nextID = 1

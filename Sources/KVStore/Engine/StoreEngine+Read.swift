@@ -43,6 +43,10 @@ extension StoreEngine {
                     continue
                 }
                 attempts += 1
+                // A dictionary the writer retired after this reader read a record of a segment
+                // compaction has since deleted: like the segment, read again from the copy.
+                let dictionaryGone = error.code == .corruption && error.message.hasPrefix("dictionary ")
+                    && error.message.contains("is missing") && error.path?.hasSuffix(FileNames.dictionarySuffix) == true
                 guard vanished || error.code == .corruption else { throw error }
                 guard attempts <= Self.liveRetries else {
                     // Nothing the writer does leaves a slot pointing at a segment for this long.
@@ -51,7 +55,7 @@ extension StoreEngine {
                 }
                 let before = view.index
                 view = try live.current(try views.get())
-                if !vanished && view.index === before { throw error }
+                if !vanished && !dictionaryGone && view.index === before { throw error }
             }
         }
     }

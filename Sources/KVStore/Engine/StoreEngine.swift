@@ -147,6 +147,8 @@ final class StoreEngine: Sendable {
     /// Syncs everything, truncates the active segment to its records and marks the index clean,
     /// so that the next open reads no segment. Idempotent.
     func close() throws(KVError) {
+        // From inside a transaction it would wait for the writer the transaction holds.
+        if transactionOwner.load(ordering: .relaxed) == Self.currentThread { throw Self.writeInsideTransaction() }
         // Before the writer's lock: a running compaction needs it to finish its chunk.
         compactor.shutDown()
         if configuration.readOnly {

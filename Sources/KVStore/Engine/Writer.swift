@@ -48,7 +48,8 @@ final class Writer: @unchecked Sendable {
         self.dictionaries = dictionaries
         self.manifest = manifest
         compressor = ValueCompressor(trains: configuration.compression == .lz4 && configuration.trainsDictionaries,
-                                     existing: DictionaryShelf.fileIDs(in: directory), shelf: dictionaries)
+                                     existing: DictionaryShelf.fileIDs(in: directory), shelf: dictionaries,
+                                     activeSegment: active.id)
         self.directory = directory
         self.storeID = storeID
         self.hasher = hasher

@@ -125,7 +125,9 @@ struct IndexRebuilder {
         let estimated = min(records, distinct.estimate + distinct.estimate / 32, Self.largestInitialKeys)
         let initialKeys = max(expectedKeys, estimated)
         let capacity = HashIndex.capacity(forLiveKeys: initialKeys)
-        let windowBytes = self.windowBytes ?? max(Self.smallestWindow, Self.windowBytesPerKey * initialKeys)
+        // A table sized at the cap may have to grow, which a windowed build cannot: mapped then.
+        let capped = estimated >= Self.largestInitialKeys && records > Self.largestInitialKeys
+        let windowBytes = capped ? 0 : self.windowBytes ?? max(Self.smallestWindow, Self.windowBytesPerKey * initialKeys)
         var lastSequence: UInt64 = 0
         var table = try RebuildTable(path: path, capacity: capacity, storeID: storeID, hashSeed: hashSeed,
                                      generation: generation, bootID: bootID, segments: plan.map(\.segment),

@@ -264,6 +264,24 @@ struct DictionaryCompressionTests {
         }
     }
 
+    /// After a power loss cut the log back to a segment before the newest dictionary's first, the
+    /// writer does not use that dictionary: its records would lie outside the segments its
+    /// retirement counts on.
+    @Test func aDictionaryMadeAfterTheActiveSegmentIsNotUsed() throws {
+        try withScratchDirectory { directory in
+            let shelf = try DictionaryShelf(directory: directory, storeID: 7)
+            var rng = SplitMix64(seed: 4)
+            let bytes = (0 ..< 200).flatMap { Self.stanza($0, flavour: 0, using: &rng) }.prefix(60_000)
+            _ = try shelf.add(DictionaryLayout.Contents(id: 5, storeID: 7, firstSegment: 10, trainedOn: 100, bytes: Array(bytes)))
+            let cut = ValueCompressor(trains: true, existing: [5], shelf: shelf, activeSegment: 9)
+            #expect(cut.current == nil)
+            let fine = ValueCompressor(trains: true, existing: [5], shelf: shelf, activeSegment: 10)
+            #expect(fine.current?.id == 5)
+            let plain = ValueCompressor(trains: false, existing: [5], shelf: shelf, activeSegment: 10)
+            #expect(plain.current == nil)
+        }
+    }
+
     @Test func theTrainerPrefersWhatRecursAcrossSamples() {
         var rng = SplitMix64(seed: 3)
         let samples = (0 ..< 2_000).map { Self.stanza($0, flavour: 1, using: &rng) }

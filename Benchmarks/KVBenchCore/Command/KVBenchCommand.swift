@@ -136,7 +136,7 @@ public struct KVBenchCommand: ParsableCommand {
         }
         if let dataset {
             let loaded: Dataset
-            do { loaded = try Dataset(path: dataset) } catch { throw ValidationError("--dataset: \(error)") }
+            do { loaded = try Dataset.load(path: dataset) } catch { throw ValidationError("--dataset: \(error)") }
             let allowed: Set<Benchmark> = [.fillseq, .fillrandom, .overwrite, .readrandom, .readseq, .open, .rebuild, .compact]
             if let other = config.benchmarks.first(where: { !allowed.contains($0) }) {
                 throw ValidationError("--dataset does not work with \(other.rawValue)")

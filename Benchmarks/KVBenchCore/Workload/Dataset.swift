@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Keys and values from a file instead of generated ones (`--dataset`): NDJSON lines
 /// `{"key":"…","value":"…"}`, as `kvtool export` writes them, in one buffer. Key number n of the
 /// fill and read orders is the file's n-th line: real data, with the redundancy it really has
@@ -10,6 +12,18 @@ public final class Dataset: Sendable {
     public let totalValueBytes: Int
 
     public var count: Int { spans.count }
+
+    /// The dataset at `path`, read once per process: the command's checks and its run both ask.
+    public static func load(path: String) throws -> Dataset {
+        try loaded.withLock { (known) throws -> Dataset in
+            if let dataset = known[path] { return dataset }
+            let dataset = try Dataset(path: path)
+            known[path] = dataset
+            return dataset
+        }
+    }
+
+    private static let loaded = Mutex<[String: Dataset]>([:])
 
     /// Reads `path`; throws a `BenchError` for a line that is not an object with string `key` and `value`.
     public init(path: String) throws {

@@ -18,8 +18,7 @@ struct DictionaryTrainer {
 
     /// The dictionary for `samples`, at most `capacity` bytes; every sample whole when they are
     /// not longer than that together.
-    static func train(_ samples: [[UInt8]], capacity: Int = DictionaryLayout.maximumLength,
-                      pieceLength: Int = pieceLength, stringLength: Int = stringLength) -> [UInt8] {
+    static func train(_ samples: [[UInt8]], capacity: Int = DictionaryLayout.maximumLength) -> [UInt8] {
         let total = samples.reduce(0) { $0 + $1.count }
         if total <= capacity { return samples.flatMap { $0 } }
         let all = samples.flatMap { $0 }
@@ -30,7 +29,7 @@ struct DictionaryTrainer {
         var buckets = [Int32](repeating: 0, count: positions)
         all.withUnsafeBufferPointer { bytes in
             buckets.withUnsafeMutableBufferPointer { out in
-                for i in 0 ..< positions { out[i] = Int32(truncatingIfNeeded: Self.bucket(bytes, i, stringLength)) }
+                for i in 0 ..< positions { out[i] = Int32(truncatingIfNeeded: Self.bucket(bytes, i)) }
             }
         }
         var frequency = [UInt16](repeating: 0, count: 1 << tableBits)
@@ -58,8 +57,7 @@ struct DictionaryTrainer {
         var epochStart = 0
         while epochStart + pieceLength <= all.count && chosen.count < pieces {
             let epochEnd = min(all.count, epochStart + epoch)
-            if let best = bestPiece(buckets, from: epochStart, to: epochEnd, frequency: frequency, pieceLength: pieceLength,
-                                    stringLength: stringLength) {
+            if let best = bestPiece(buckets, from: epochStart, to: epochEnd, frequency: frequency) {
                 chosen.append(best)
                 // Its strings are covered now.
                 for i in best.start ..< min(positions, best.start + pieceLength - stringLength + 1) { frequency[Int(buckets[i])] = 0 }
@@ -75,8 +73,7 @@ struct DictionaryTrainer {
 
     /// The piece of `[from, to)` whose strings are the most common (only those in more than one
     /// sample count); `nil` when none scores.
-    private static func bestPiece(_ buckets: [Int32], from: Int, to: Int, frequency: [UInt16], pieceLength: Int,
-                                  stringLength: Int) -> (score: Int, start: Int)? {
+    private static func bestPiece(_ buckets: [Int32], from: Int, to: Int, frequency: [UInt16]) -> (score: Int, start: Int)? {
         guard to - from >= pieceLength else { return nil }
         let strings = pieceLength - stringLength + 1
         return buckets.withUnsafeBufferPointer { buckets in
@@ -99,7 +96,7 @@ struct DictionaryTrainer {
         }
     }
 
-    @inline(__always) private static func bucket(_ bytes: UnsafeBufferPointer<UInt8>, _ i: Int, _ stringLength: Int) -> Int {
+    @inline(__always) private static func bucket(_ bytes: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int {
         var v: UInt64 = 0
         for j in 0 ..< stringLength { v |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
         return Int(truncatingIfNeeded: (v &* 0x9E37_79B9_7F4A_7C15) >> (64 - UInt64(tableBits)))

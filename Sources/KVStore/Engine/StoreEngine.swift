@@ -57,7 +57,7 @@ final class StoreEngine: Sendable {
     /// Runs `body` with the writer; throws `.closed` after close.
     @inline(__always)
     func withWriter<R>(_ body: (Writer) throws(KVError) -> R) throws(KVError) -> R {
-        if transactionOwner.load(ordering: .relaxed) == Self.currentThread { throw Self.writeInsideTransaction() }
+        if isInsideTransaction { throw Self.writeInsideTransaction() }
         return try writer.withLock { (w) throws(KVError) -> R in
             guard let w else { throw writerUnavailable() }
             return try body(w)
@@ -92,18 +92,27 @@ final class StoreEngine: Sendable {
                 case .set(let key, let value):
                     return try key.withUnsafeBytes { k throws(KVError) in try value.withBytes { v throws(KVError) in try w.set(key: k, value: v) } }
                 case .remove(let key):
-                    return try key.withUnsafeBytes { k throws(KVError) in try w.remove(key: k).sequence }
+                    // A removal of an absent key writes nothing, and so has nothing to wait for.
+                    let (existed, sequence) = try key.withUnsafeBytes { k throws(KVError) in try w.remove(key: k) }
+                    return existed ? sequence : 0
                 }
             }
             return try w.write(batch.operations)
         }
-        try afterWrite(sequence)
+        if sequence > 0 { try afterWrite(sequence) }
         return result!
     }
 
     /// The thread a transaction runs on, while it runs (0: none): a write of the same store from
     /// inside the closure would wait for the writer it holds itself, for ever.
-    private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) }
+    private static var currentThread: UInt { UInt(pthread_self()) }
+
+    /// Whether this thread is running a transaction of this store: one relaxed load when none runs
+    /// (the common case, on every write), the thread's id only when one does.
+    @inline(__always) private var isInsideTransaction: Bool {
+        let owner = transactionOwner.load(ordering: .relaxed)
+        return owner != 0 && owner == Self.currentThread
+    }
 
     private static func writeInsideTransaction() -> KVError {
         KVError(.invalidArgument, "the store was written to inside its own transaction (the closure of Store.write): "
@@ -125,12 +134,6 @@ final class StoreEngine: Sendable {
         return existed
     }
 
-    /// Applies a batch atomically.
-    func write(_ operations: [WriteOperation]) throws(KVError) {
-        let sequence = try withWriter { (w) throws(KVError) in try w.write(operations) }
-        try afterWrite(sequence)
-    }
-
     /// Waits for durability as the configuration asks after a write with sequence `sequence`.
     @inline(__always)
     private func afterWrite(_ sequence: UInt64) throws(KVError) {
@@ -148,7 +151,7 @@ final class StoreEngine: Sendable {
     /// so that the next open reads no segment. Idempotent.
     func close() throws(KVError) {
         // From inside a transaction it would wait for the writer the transaction holds.
-        if transactionOwner.load(ordering: .relaxed) == Self.currentThread { throw Self.writeInsideTransaction() }
+        if isInsideTransaction { throw Self.writeInsideTransaction() }
         // Before the writer's lock: a running compaction needs it to finish its chunk.
         compactor.shutDown()
         if configuration.readOnly {

@@ -17,6 +17,13 @@ enum AnonymousPeak {
         startOnce()
     }
 
+    /// Starts a new peak from `kilobytes` instead of the current value: tests use 0 to see the
+    /// sampler's own figures, unmixed with a value read at the reset.
+    static func reset(toKB kilobytes: Int) {
+        peak.store(kilobytes, ordering: .relaxed)
+        startOnce()
+    }
+
     /// The largest `RssAnon` seen since the last reset, KiB (the current value included).
     static func peakKB() -> Int {
         let now = current()

@@ -48,3 +48,14 @@ int kv_path_identity(const char *path, unsigned long long *device, unsigned long
     *inode = (unsigned long long)st.st_ino;
     return 0;
 }
+
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+int kv_rename_exchange(const char *a, const char *b) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE);
+}

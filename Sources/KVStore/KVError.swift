@@ -43,6 +43,10 @@ public struct KVError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Thrown when the path is a file, or a non-empty directory that does not hold a store.
         /// Nothing in it is changed.
         public static let notAStore = Code("notAStore")
+        /// Thrown by ``Store/backup(to:progress:)`` when the target holds something other than an
+        /// earlier backup of this store: another store's backup, a store, other files, or a backup
+        /// that was opened and written to since it was made. Nothing in it is changed.
+        public static let notABackup = Code("notABackup")
     }
 
     /// What kind of failure happened.

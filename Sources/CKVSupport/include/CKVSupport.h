@@ -27,3 +27,7 @@ int kv_path_identity(const char *path, unsigned long long *device, unsigned long
 
 /// Asks the CPU to bring the cache line at `p` in for writing (a hint; never faults).
 static inline void kv_prefetch(const void *p) { __builtin_prefetch(p, 1, 3); }
+
+/// `renameat2(RENAME_EXCHANGE)`: swaps two paths (files or directories, either non-empty) in one
+/// atomic step: 0, or -1 with errno set (EINVAL where the file system cannot, EXDEV across them).
+int kv_rename_exchange(const char *a, const char *b);

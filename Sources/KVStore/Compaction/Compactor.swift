@@ -299,8 +299,9 @@ extension StoreEngine {
         var failure: KVError? = nil
         for victim in chosen where forgotten.contains(victim.id) {
             victim.lifecycle.advance(to: .retired)
-            _ = try? Sys.unlink(directory + "/" + FileNames.hint(victim.id))
-            do { try Sys.unlink(victim.path) } catch {
+            // A backup under way may still link them: then they go when it is done.
+            _ = try? dictionaries.deletions.unlink(directory + "/" + FileNames.hint(victim.id))
+            do { try dictionaries.deletions.unlink(victim.path) } catch {
                 if failure == nil { failure = error.kvError("unlink", path: victim.path) }
                 continue
             }

@@ -22,6 +22,10 @@ final class DictionaryShelf: @unchecked Sendable {
     private static let slots = 1 << 16
     /// The dictionaries published, holding their references; loading is serialized here.
     private let owned = Mutex<[UInt16: CompressionDictionary]>([:])
+    /// Where this store's compaction and dictionary retirement delete files, so that a backup can
+    /// hold them back. It lives here because the shelf is the one object the writer, the
+    /// compactor and every handle of the store already share.
+    let deletions = DeferredDeletions()
 
     init(directory: String, storeID: UInt64) throws(KVError) {
         self.directory = directory
@@ -96,6 +100,6 @@ final class DictionaryShelf: @unchecked Sendable {
     /// Removes the file of dictionary `id` (no record left uses it); the dictionary stays in
     /// memory for reads already under way.
     func retire(_ id: UInt16) {
-        _ = try? Sys.unlink(path(id))
+        _ = try? deletions.unlink(path(id))
     }
 }

@@ -359,6 +359,10 @@ final class Writer: @unchecked Sendable {
         return active.end
     }
 
+    /// Seals the active segment now and starts the next one, as when it fills: a backup links
+    /// what is sealed and copies only what is not.
+    func sealForBackup() throws(KVError) { try roll(toFit: 0) }
+
     /// Seals the active segment and starts the next one.
     ///
     /// The next segment is created under a temporary name and renamed only after the sealed one

@@ -7,7 +7,7 @@ import Synchronization
 /// The names of the system calls the store makes. Fault-injection hooks see these.
 enum SystemCall: String, Sendable, CaseIterable {
     case open, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
-    case mmap, msync, mlock, flock, rename, unlink, mkdir, fstat, readdir
+    case mmap, msync, mlock, flock, rename, unlink, mkdir, fstat, readdir, link, rmdir
 }
 
 /// Every system call the store makes goes through here, so that there is one place that retries
@@ -312,6 +312,24 @@ enum Sys {
     static func rename(_ from: String, _ to: String) throws(Errno) {
         try SystemHooks.check(.rename, path: to)
         if Glibc.rename(from, to) != 0 { throw Errno.current }
+    }
+
+    /// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`): how a backup replaces an older
+    /// one, a whole directory at a time, so that a crash leaves either.
+    static func exchange(_ a: String, _ b: String) throws(Errno) {
+        try SystemHooks.check(.rename, path: b)
+        if kv_rename_exchange(a, b) != 0 { throw Errno.current }
+    }
+
+    /// A new name for an existing file (`link`); `EXDEV` across file systems.
+    static func link(_ existing: String, _ new: String) throws(Errno) {
+        try SystemHooks.check(.link, path: new)
+        if Glibc.link(existing, new) != 0 { throw Errno.current }
+    }
+
+    static func removeDirectory(_ path: String) throws(Errno) {
+        try SystemHooks.check(.rmdir, path: path)
+        if Glibc.rmdir(path) != 0 { throw Errno.current }
     }
 
     static func unlink(_ path: String) throws(Errno) {

@@ -24,6 +24,11 @@
 // milliseconds, closes it and exits 0; exits 75 when the store is locked, 1 on any other error.
 // Many of these at once race to create one store (Tests/KVStoreTests/Store/StoreLockTests).
 //
+// kvstore-crash-child --backup STORE_DIR TARGET (writer|read-only)
+//
+// Opens the store (as its writer, or read-only) and backs it up into TARGET, then exits 0: the
+// process the backup crash test kills at random moments (Tests/KVStoreTests/Crash/BackupCrashTests).
+//
 // kvstore-crash-child --under-fd-limit LIMIT STORE_DIR KEYS (read|readonly|exhaust)
 //
 // Lowers RLIMIT_NOFILE to LIMIT, then: `read` opens the store, checks that "key i" starts with
@@ -275,6 +280,20 @@ if arguments.count >= 6 && arguments[1] == "--under-fd-limit", let limit = Int(a
 }
 if arguments.count >= 2 && arguments[1].hasPrefix("--live-") {
     runLiveMode(arguments)
+}
+if arguments.count == 5 && arguments[1] == "--backup" {
+    do {
+        var configuration = Store.Configuration()
+        configuration.segmentSize = 64 << 10
+        configuration.automaticCompaction = nil
+        configuration.readOnly = arguments[4] == "read-only"
+        let store = try Store(path: arguments[2], configuration: configuration)
+        try store.backup(to: arguments[3])
+        try store.close()
+        exit(0)
+    } catch {
+        fail("\(error)")
+    }
 }
 if arguments.count >= 4 && arguments[1] == "--set-once" {
     do {

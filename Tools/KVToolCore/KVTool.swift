@@ -27,7 +27,7 @@ public struct KVTool: ParsableCommand {
         subcommands: [
             StatCommand.self, SegmentsCommand.self, GetCommand.self, PutCommand.self, DeleteCommand.self,
             ScanCommand.self, DumpCommand.self, VerifyCommand.self, CompactCommand.self, ReindexCommand.self,
-            SalvageCommand.self, ExportCommand.self, ImportCommand.self,
+            SalvageCommand.self, ExportCommand.self, ImportCommand.self, BackupCommand.self,
         ]
     )
 

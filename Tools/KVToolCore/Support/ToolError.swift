@@ -61,6 +61,7 @@ struct ToolError: Error {
         case .corruption, .incompatibleFormat: return ExitStatus.dataError
         case .io: return ExitStatus.ioError
         case .invalidArgument: return ExitStatus.usage
+        case .notABackup: return ExitStatus.cannotCreate
         default: return ExitStatus.software
         }
     }

@@ -63,6 +63,9 @@ public struct KVBenchCommand: ParsableCommand {
             + "ones: --num becomes its line count. For fillseq, fillrandom, overwrite, readrandom, readseq, open, rebuild, compact."))
     var dataset: String?
 
+    @Option(help: "Where backup and fillwhilebackingup put the backup (default: beside the store, on its file system). A directory on another file system measures the copy across file systems.")
+    var backupDir: String?
+
     @Option(help: "Automatic compaction of engines that have it (kvstore): on (the engine's default) or off.")
     var autoCompaction: AutoCompactionSetting = .on
 
@@ -195,6 +198,7 @@ public struct KVBenchCommand: ParsableCommand {
         config.zipfian = zipfian
         config.db = db
         config.useExistingDB = useExistingDb
+        config.backupDirectory = backupDir
         config.seed = seed
         config.duration = duration
         config.cold = cold

@@ -37,6 +37,8 @@ public struct BenchConfig: Sendable {
     public var db: String?
     /// `--use-existing-db`.
     public var useExistingDB = false
+    /// `--backup-dir`: the parent of the backups `backup` and `fillwhilebackingup` make; nil: beside the store.
+    public var backupDirectory: String?
     /// `--seed`.
     public var seed: UInt64 = 1
     /// `--duration` in seconds (0: fixed operation counts).

@@ -97,6 +97,11 @@ final class EngineRun {
             return try measureCompact()
         case .readwhilecompacting:
             return try measureReadWhileCompacting(reads: reads)
+        case .backup:
+            return try measureBackup()
+        case .fillwhilebackingup:
+            try fresh(durability: config.durability)
+            return try measureFillWhileBackingUp()
         case .ycsbE:
             fatalError("handled above")
         }

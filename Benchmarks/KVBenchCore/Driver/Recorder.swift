@@ -2,7 +2,7 @@ import Histogram
 
 /// The operation types a latency table has a row for.
 public enum OpKind: Int, CaseIterable, Sendable {
-    case put, get, delete, scan, read, update, insert, readModifyWrite, open, backgroundPut, compaction
+    case put, get, delete, scan, read, update, insert, readModifyWrite, open, backgroundPut, compaction, backup
     /// `--processes`: a reader process's open of the store, and the gets of reader processes in the background.
     case readerOpen, backgroundGet
 
@@ -20,6 +20,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
         case .open: return "open"
         case .backgroundPut: return "put (writer)"
         case .compaction: return "compaction"
+        case .backup: return "backup"
         case .readerOpen: return "open (reader)"
         case .backgroundGet: return "get (readers)"
         }
@@ -29,7 +30,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
     /// reader processes' opens and background reads do not count).
     var countsInOverall: Bool {
         switch self {
-        case .backgroundPut, .compaction, .readerOpen, .backgroundGet: return false
+        case .backgroundPut, .compaction, .backup, .readerOpen, .backgroundGet: return false
         default: return true
         }
     }

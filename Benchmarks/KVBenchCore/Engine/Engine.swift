@@ -73,6 +73,10 @@ public protocol EngineStore: AnyObject, Sendable {
     /// nil when the engine has no such operation.
     func compact(minimumDeadRatio: Double) throws -> CompactionFigures?
 
+    /// Copies the store, while it is in use, into `path` (an earlier backup there is updated), for
+    /// engines that back up online; nil when the engine has no such operation.
+    func backup(to path: String) throws -> BackupFigures?
+
     /// Closes the store (a clean shutdown).
     func close() throws
 }
@@ -88,6 +92,31 @@ extension EngineStore {
     public func mappingFigures() throws -> MappingFigures? { nil }
     /// No compaction on request.
     public func compact(minimumDeadRatio: Double) throws -> CompactionFigures? { nil }
+    /// No online backup.
+    public func backup(to path: String) throws -> BackupFigures? { nil }
+}
+
+/// What an online backup did.
+public struct BackupFigures: Sendable {
+    public var filesLinked: Int
+    public var filesCopied: Int
+    public var filesKept: Int
+    public var bytesCopied: Int64
+    public var incremental: Bool
+    public var index: String
+    /// How long writers waited for the backup, nanoseconds.
+    public var writersHeldNanos: UInt64
+
+    public init(filesLinked: Int, filesCopied: Int, filesKept: Int, bytesCopied: Int64, incremental: Bool, index: String,
+                writersHeldNanos: UInt64) {
+        self.filesLinked = filesLinked
+        self.filesCopied = filesCopied
+        self.filesKept = filesKept
+        self.bytesCopied = bytesCopied
+        self.incremental = incremental
+        self.index = index
+        self.writersHeldNanos = writersHeldNanos
+    }
 }
 
 /// One thread's handle on a store. Keys and values are passed as raw bytes valid only for the call.

@@ -87,6 +87,14 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
         return MappingFigures(mappedBytes: statistics.mappedBytes, mappedSegments: statistics.mappedSegments,
                               segmentMaps: statistics.segmentMaps, segmentUnmaps: statistics.segmentUnmaps)
     }
+    func backup(to path: String) throws -> BackupFigures? {
+        let r = try store.backup(to: path)
+        let (s, a) = r.writersHeld.components
+        return BackupFigures(filesLinked: r.filesLinked, filesCopied: r.filesCopied, filesKept: r.filesKept, bytesCopied: r.bytesCopied,
+                             incremental: r.incremental, index: r.index.rawValue,
+                             writersHeldNanos: UInt64(s) * 1_000_000_000 + UInt64(a / 1_000_000_000))
+    }
+
     func compact(minimumDeadRatio: Double) throws -> CompactionFigures? {
         var options = Store.CompactionOptions()
         options.minimumDeadRatio = minimumDeadRatio

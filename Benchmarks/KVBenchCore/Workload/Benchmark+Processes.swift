@@ -26,7 +26,8 @@ extension Benchmark {
         case .readwhilewriting: return .readersBesideWriter
         case .readwhilecompacting: return .readersBesideCompactor
         case .fillseq, .fillrandom, .overwrite, .update, .deleterandom, .fillsync: return .writerBesideReaders
-        case .open, .recover, .rebuild, .compact: return .unchanged
+        case .open, .recover, .rebuild, .compact, .backup: return .unchanged
+        case .fillwhilebackingup: return .unchanged
         case .ycsbA, .ycsbB, .ycsbD, .ycsbE, .ycsbF: return .notApplicable
         }
     }

@@ -5,6 +5,7 @@ public enum Benchmark: String, CaseIterable, Sendable {
     case ycsbA = "ycsb-a", ycsbB = "ycsb-b", ycsbC = "ycsb-c", ycsbD = "ycsb-d", ycsbE = "ycsb-e", ycsbF = "ycsb-f"
     case open, recover, rebuild, compact
     case readwhilecompacting
+    case backup, fillwhilebackingup
 
     /// The run order when `--benchmarks` is not given.
     public static let defaultList: [Benchmark] = [
@@ -38,13 +39,15 @@ public enum Benchmark: String, CaseIterable, Sendable {
         case .rebuild: return "rebuild the index from the data (kvstore: Store.rebuildIndex; hint files warmed first), timed (keys/s)"
         case .compact: return "compact every segment at least 25% dead; MB/s of live data rewritten, disk before and after"
         case .readwhilecompacting: return "readrandom on --threads threads while one more thread compacts, again and again"
+        case .backup: return "a backup of the store (kvstore: Store.backup) beside cp of its active segment (cp -r of the store across file systems, --backup-dir), then an incremental one after --num/10 overwrites"
+        case .fillwhilebackingup: return "fillrandom while one more thread backs the store up, again and again (compare with fillrandom)"
         }
     }
 
     /// Whether the benchmark starts from an empty store (it destroys the existing one).
     var startsFresh: Bool {
         switch self {
-        case .fillseq, .fillrandom, .fillsync, .recover: return true
+        case .fillseq, .fillrandom, .fillsync, .recover, .fillwhilebackingup: return true
         default: return false
         }
     }

@@ -31,3 +31,7 @@ static inline void kv_prefetch(const void *p) { __builtin_prefetch(p, 1, 3); }
 /// `renameat2(RENAME_EXCHANGE)`: swaps two paths (files or directories, either non-empty) in one
 /// atomic step: 0, or -1 with errno set (EINVAL where the file system cannot, EXDEV across them).
 int kv_rename_exchange(const char *a, const char *b);
+
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts writing a range's dirty pages back without
+/// waiting for it (a later `fdatasync` then has less to wait for): 0, or -1 with errno set.
+int kv_start_writeback(int fd, long long offset, long long length);

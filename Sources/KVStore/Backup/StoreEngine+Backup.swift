@@ -14,6 +14,7 @@ struct BackupCapture {
     var sealed: [(id: UInt32, size: Int64)]
     /// Whether the index was written into the staging directory while the writer was held.
     var indexCopied = false
+    var indexBytes = 0
     var writersHeld: Duration = .zero
 }
 
@@ -165,7 +166,7 @@ extension StoreEngine {
         report.filesLinked = copier.linked
         report.filesCopied = copier.copied
         report.filesKept = kept
-        report.bytesCopied = copier.bytesCopied
+        report.bytesCopied = copier.bytesCopied + Int64(capture.indexBytes)
         let before = Set(prior?.entries.filter { $0.kind == .segment }.map(\.id) ?? [])
         let after = Set(entries.filter { $0.kind == .segment }.map(\.id))
         report.segmentsAdded = after.subtracting(before).count
@@ -202,15 +203,22 @@ extension StoreEngine {
                 capture.sealed.append((file.id, Int64(try file.size())))
             }
             if indexFD >= 0, w.index.file.length <= Self.backupIndexCopyLimit {
-                do throws(Errno) { try Sys.pwrite(indexFD, w.index.file.base, w.index.file.length, 0) } catch {
+                let header = w.index.cleanHeaderCopy(covered: capture.position, sequence: capture.sequence)
+                let page = IndexHeader.pageSize
+                do throws(Errno) {
+                    try header.withBytes { raw throws(Errno) in try Sys.pwrite(indexFD, raw.baseAddress!, page, 0) }
+                    try Sys.pwrite(indexFD, w.index.file.base + page, w.index.file.length - page, Int64(page))
+                } catch {
                     throw error.kvError("pwrite", path: indexPath)
                 }
                 capture.indexCopied = true
+                capture.indexBytes = w.index.file.length
             }
             capture.writersHeld = clock.now - held
         }
         if capture.indexCopied {
-            do { try Sys.fdatasync(indexFD) } catch { throw error.kvError("fdatasync", path: indexPath) }
+            // Written back while the rest is placed; synced (with its header) once it is marked clean.
+            Sys.startWriteback(indexFD, length: capture.indexBytes)
         } else if let indexPath {
             Sys.close(indexFD)
             indexFD = -1
@@ -283,17 +291,14 @@ extension StoreEngine {
         return true
     }
 
-    /// Marks an index copied while the writer was held as a clean index of the backup.
+    /// Syncs the index copied while the writer was held (its header already says clean at the
+    /// captured position), and checks that it opens as this store's clean index.
     static func finishCopiedIndex(in staging: String, manifest: Manifest, capture: BackupCapture) throws(KVError) {
         let path = staging + "/" + FileNames.index
-        guard let (index, _) = try HashIndex.open(path: path, storeID: manifest.storeID, hashSeed: manifest.hashSeed,
-                                                  bootID: BootID.current()) else {
-            throw KVError(.io, "the index copied for the backup does not open", path: path)
-        }
-        index.clearReplacedMark()
-        index.setApplyingBatch(nil)
-        index.setCovered(capture.position, sequence: capture.sequence)
-        try index.markClean()
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDWR) } catch { throw error.kvError("open", path: path) }
+        defer { Sys.close(fd) }
+        do { try Sys.fdatasync(fd) } catch { throw error.kvError("fdatasync", path: path) }
     }
 
     /// Moves the earlier backup's index into the new one and applies the records written since
@@ -309,6 +314,25 @@ extension StoreEngine {
               let now = try? FileFingerprint.of(path: staging + "/" + FileNames.segment(prior.position.segmentID), size: priorTail.size),
               now.fingerprint == priorTail.fingerprint else { return nil }
         do { try Sys.rename(old + "/" + FileNames.index, path) } catch { throw error.kvError("rename", path: path) }
+        // The mapping goes before the index is synced: writing back pages that a mapping holds
+        // write-protects them one by one, and each of those TLB flushes interrupts the writer's
+        // threads in this process. Unmapped, the same pages are written back by the descriptor.
+        guard let (header, sequence) = try replayIntoMovedIndex(path: path, staging: staging, prior: prior, manifest: manifest,
+                                                              capture: capture, hasher: hasher) else { return nil }
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDWR) } catch { throw error.kvError("open", path: path) }
+        defer { Sys.close(fd) }
+        do throws(Errno) {
+            try header.withBytes { raw throws(Errno) in try Sys.pwrite(fd, raw.baseAddress!, raw.count, 0) }
+            try Sys.fdatasync(fd)
+        } catch { throw error.kvError("fdatasync", path: path) }
+        return sequence
+    }
+
+    /// The replay of ``bringIndexForward``: returns the clean header page to write and the last
+    /// sequence, the index unmapped again by the time it returns.
+    private static func replayIntoMovedIndex(path: String, staging: String, prior: BackupManifest, manifest: Manifest,
+                                             capture: BackupCapture, hasher: KeyHasher) throws(KVError) -> ([UInt8], UInt64)? {
         let bootID = BootID.current()
         guard let (index, _) = try HashIndex.open(path: path, storeID: manifest.storeID, hashSeed: manifest.hashSeed, bootID: bootID),
               index.covered == prior.position else { return nil }
@@ -330,9 +354,8 @@ extension StoreEngine {
         for slot in stale { log.index.remove(slot: slot) }
         let (live, tombstones) = log.index.recount()
         log.index.setCounts(live: live, tombstones: tombstones)
-        log.index.setCovered(capture.position, sequence: max(log.lastSequence, prior.sequence))
-        try log.index.markClean()
-        return max(log.lastSequence, prior.sequence)
+        let sequence = max(log.lastSequence, prior.sequence)
+        return (log.index.cleanHeaderCopy(covered: capture.position, sequence: sequence), sequence)
     }
 
     /// Rebuilds the index of the assembled backup from its own files (an open that ignores any

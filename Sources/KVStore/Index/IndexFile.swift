@@ -140,9 +140,33 @@ extension HashIndex {
     }
 
     private func headerChecksum() -> UInt32 {
-        var header = Array(UnsafeRawBufferPointer(start: file.base, count: IndexHeader.checksummedLength))
+        Self.headerChecksum(UnsafeRawPointer(file.base))
+    }
+
+    private static func headerChecksum(_ h: UnsafeRawPointer) -> UInt32 {
+        var header = Array(UnsafeRawBufferPointer(start: h, count: IndexHeader.checksummedLength))
         header.withUnsafeMutableBytes { $0.baseAddress!.storeLE(UInt32(0), at: IndexHeader.checksum) }
         return CRC32C.checksum(header)
+    }
+
+    /// The header page of a copy of this index made now, as a clean index covering the log up to
+    /// `covered`: what a backup writes in front of the slots it copies while it holds the writer
+    /// (FORMAT.md §14). Between two writes no slot change is pending and no batch is applying.
+    func cleanHeaderCopy(covered: LogPosition, sequence: UInt64) -> [UInt8] {
+        var page = Array(UnsafeRawBufferPointer(start: file.base, count: IndexHeader.pageSize))
+        page.withUnsafeMutableBytes { raw in
+            let h = raw.baseAddress!
+            h.storeLE(covered.word, at: IndexHeader.covered)
+            h.storeLE(sequence, at: IndexHeader.lastSequence)
+            h.storeLE(covered.word, at: IndexHeader.writeLimit)
+            h.storeLE(UInt64(0), at: IndexHeader.pendingChange)
+            h.storeLE(UInt64(0), at: IndexHeader.replaced)
+            h.storeLE(UInt64(0), at: IndexHeader.writer)
+            h.storeLE(UInt64(0), at: IndexHeader.applying)
+            h.storeLE(IndexHeader.stateClean, at: IndexHeader.state)
+            h.storeLE(Self.headerChecksum(UnsafeRawPointer(h)), at: IndexHeader.checksum)
+        }
+        return page
     }
 
     /// Marks the index as being written, and makes that durable before any slot changes: otherwise

@@ -86,6 +86,12 @@ enum Sys {
         SystemHooks.synced(fd)
     }
 
+    /// Starts writing back a file's dirty pages without waiting (a hint: errors are ignored; the
+    /// `fdatasync` that follows is what makes anything durable).
+    static func startWriteback(_ fd: Int32, length: Int) {
+        _ = kv_start_writeback(fd, 0, Int64(length))
+    }
+
     static func fsync(_ fd: Int32) throws(Errno) {
         try SystemHooks.check(.fsync, fd: fd)
         _ = try retryingInterrupts { Int(Glibc.fsync(fd)) }

@@ -76,6 +76,14 @@ final class StoreEngine: Sendable {
     /// store plus its own writes), and what it added is written as one batch. Other writers wait
     /// for it; readers do not. Nothing is written if `body` throws.
     func transaction<R>(_ body: (inout WriteBatch) throws -> R) throws -> R {
+        let (result, sequence) = try transactionWritten(body)
+        if sequence > 0 { try afterWrite(sequence) }
+        return result
+    }
+
+    /// A transaction without the wait for durability: its result and the sequence to wait for
+    /// (0: it wrote nothing).
+    func transactionWritten<R>(_ body: (inout WriteBatch) throws -> R) throws -> (R, UInt64) {
         let me = Self.currentThread
         if transactionOwner.load(ordering: .relaxed) == me { throw Self.writeInsideTransaction() }
         var result: R? = nil
@@ -99,8 +107,7 @@ final class StoreEngine: Sendable {
             }
             return try w.write(batch.operations)
         }
-        if sequence > 0 { try afterWrite(sequence) }
-        return result!
+        return (result!, sequence)
     }
 
     /// The thread a transaction runs on, while it runs (0: none): a write of the same store from
@@ -125,6 +132,37 @@ final class StoreEngine: Sendable {
     func set(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(KVError) {
         let sequence = try withWriter { (w) throws(KVError) in try w.set(key: key, value: value) }
         try afterWrite(sequence)
+    }
+
+    /// A set without the wait for durability; returns the sequence to wait for.
+    func setWritten(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(KVError) -> UInt64 {
+        try withWriter { (w) throws(KVError) in try w.set(key: key, value: value) }
+    }
+
+    /// A removal without the wait for durability: whether the key was there, and the sequence to
+    /// wait for (0 when nothing was written).
+    func removeWritten(key: UnsafeRawBufferPointer) throws(KVError) -> (Bool, UInt64) {
+        let (existed, sequence) = try withWriter { (w) throws(KVError) in try w.remove(key: key) }
+        return (existed, existed ? sequence : 0)
+    }
+
+    /// The wait for durability the configuration asks for, suspended instead of blocking.
+    func durable(_ sequence: UInt64) async throws(KVError) {
+        if case .sync = configuration.durability, sequence > 0 { try await coordinator.durable(sequence) }
+    }
+
+    func syncSuspending() async throws(KVError) {
+        _ = try views.get()
+        try await coordinator.syncAllSuspending()
+    }
+
+    /// ``close()`` without blocking the caller's thread: everything written is synced first
+    /// (suspended), then the rest of the close, which waits on the disk too, runs on the store's
+    /// sync thread.
+    func closeSuspending() async throws(KVError) {
+        if isInsideTransaction { throw Self.writeInsideTransaction() }
+        if !configuration.readOnly, (try? views.get()) != nil { try await coordinator.syncAllSuspending() }
+        try await coordinator.onSyncThread { [self] () throws(KVError) in try close() }
     }
 
     /// Removes `key`; returns whether it was there.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Synchronization
 
 /// Makes written records durable: group commit, the order of syncs, and the failed state.
@@ -32,7 +33,14 @@ final class SyncCoordinator: @unchecked Sendable {
     private let failed = Atomic<Bool>(false)
     /// How many sync rounds ran since the store was opened (for statistics: writes per sync).
     private let rounds = Atomic<Int>(0)
+    /// Async writers waiting for durability, and whether the sync thread is serving them. They
+    /// suspend instead of blocking a thread: one thread of the store's own runs their rounds.
+    private var suspended: [(sequence: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var serving = false
+    private let syncThread = DispatchQueue(label: "KVStore.sync")
     var syncRounds: Int { rounds.load(ordering: .relaxed) }
+    /// The highest sequence the writer published.
+    var writtenSequence: UInt64 { written.load(ordering: .acquiring) }
 
     /// Starts with everything up to `writtenSequence` written but nothing known durable: after a
     /// crash the recovered records may be only in the page cache, so the first sync covers them.
@@ -146,9 +154,105 @@ final class SyncCoordinator: @unchecked Sendable {
         return error
     }
 
+    /// Suspends until every record up to `sequence` is on disk (or throws the sync error): the
+    /// async counterpart of ``waitDurable(_:)``. The rounds run on the store's sync thread, one
+    /// at a time, each covering every record written before it starts, so the writers that
+    /// suspend while one runs share the next.
+    func durable(_ sequence: UInt64) async throws(KVError) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let start: Bool = locked {
+                    if let failure {
+                        continuation.resume(throwing: failure)
+                        return false
+                    }
+                    if durable >= sequence {
+                        continuation.resume()
+                        return false
+                    }
+                    suspended.append((sequence, continuation))
+                    if serving { return false }
+                    serving = true
+                    return true
+                }
+                if start { syncThread.async { self.serveSuspended() } }
+            }
+        } catch let error as KVError {
+            throw error
+        } catch {
+            throw KVError(.io, "sync failed: \(error)")
+        }
+    }
+
+    /// Runs `body` on the store's sync thread and suspends until it returns: for work that waits
+    /// on the disk (``Store/close()``) called from Swift concurrency.
+    func onSyncThread<R: Sendable>(_ body: @escaping @Sendable () throws(KVError) -> R) async throws(KVError) -> R {
+        do {
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+                syncThread.async {
+                    do throws(KVError) { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+                }
+            }
+        } catch let error as KVError {
+            throw error
+        } catch {
+            throw KVError(.io, "\(error)")
+        }
+    }
+
+    /// The sync thread's loop: rounds until no suspended writer is left. A blocking writer's round
+    /// (``waitDurable(_:)``) counts as well: it waits for that one instead of running its own.
+    private func serveSuspended() {
+        pthread_mutex_lock(mutex)
+        while true {
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            let failed = failure
+            if failed != nil {
+                ready = suspended.map(\.continuation)
+                suspended = []
+            } else {
+                let done = durable
+                ready = suspended.filter { $0.sequence <= done }.map(\.continuation)
+                suspended.removeAll { $0.sequence <= done }
+            }
+            let finished = suspended.isEmpty
+            if finished { serving = false }
+            if !ready.isEmpty {
+                pthread_mutex_unlock(mutex)
+                for c in ready {
+                    if let failed { c.resume(throwing: failed) } else { c.resume() }
+                }
+                pthread_mutex_lock(mutex)
+            }
+            if finished {
+                // A writer that suspended while the lock was let go has set `serving` again and
+                // queued another loop; one that came after `serving` was cleared did the same.
+                pthread_mutex_unlock(mutex)
+                return
+            }
+            if syncing {
+                pthread_cond_wait(condition, mutex)
+                continue
+            }
+            let target = written.load(ordering: .acquiring)
+            let files = unsynced
+            if runRound(files) == nil {
+                durable = max(durable, target)
+                let keep = files.last.map { last in unsynced.firstIndex(where: { $0 === last }) ?? 0 } ?? 0
+                unsynced.removeFirst(min(keep, unsynced.count))
+            }
+            pthread_cond_broadcast(condition)
+        }
+    }
+
     /// Syncs everything written so far.
     func syncAll() throws(KVError) {
         try waitDurable(written.load(ordering: .acquiring))
+    }
+
+    /// Suspends until everything written so far is synced.
+    func syncAllSuspending() async throws(KVError) {
+        try await durable(written.load(ordering: .acquiring))
     }
 
     /// Records an error that makes the store refuse writes (a failed sync elsewhere).

@@ -63,6 +63,9 @@ public struct KVBenchCommand: ParsableCommand {
             + "ones: --num becomes its line count. For fillseq, fillrandom, overwrite, readrandom, readseq, open, rebuild, compact."))
     var dataset: String?
 
+    @Option(help: "fillsync from this many concurrent Swift tasks through the async API (kvstore; 0: --threads threads, the synchronous API).")
+    var asyncWriters: Int = 0
+
     @Option(help: "Where backup and fillwhilebackingup put the backup (default: beside the store, on its file system). A directory on another file system measures the copy across file systems.")
     var backupDir: String?
 
@@ -199,6 +202,7 @@ public struct KVBenchCommand: ParsableCommand {
         config.db = db
         config.useExistingDB = useExistingDb
         config.backupDirectory = backupDir
+        config.asyncWriters = asyncWriters
         config.seed = seed
         config.duration = duration
         config.cold = cold

@@ -37,6 +37,8 @@ public struct BenchConfig: Sendable {
     public var db: String?
     /// `--use-existing-db`.
     public var useExistingDB = false
+    /// `--async-writers`: fillsync from this many Swift tasks through the async API (0: threads).
+    public var asyncWriters = 0
     /// `--backup-dir`: the parent of the backups `backup` and `fillwhilebackingup` make; nil: beside the store.
     public var backupDirectory: String?
     /// `--seed`.

@@ -52,6 +52,7 @@ final class EngineRun {
             return .result(try measureWrites(benchmark, order: order(seeds.fill), count: num))
         case .fillsync:
             try fresh(durability: .sync)
+            if config.asyncWriters > 0 { return try measureAsyncFillSync(count: max(1, num / 1000), writers: config.asyncWriters) }
             return .result(try measureWrites(benchmark, order: order(seeds.fill), count: max(1, num / 1000)))
         case .overwrite:
             return .result(try measureWrites(benchmark, order: order(seeds.overwrite), count: num))

@@ -77,6 +77,10 @@ public protocol EngineStore: AnyObject, Sendable {
     /// engines that back up online; nil when the engine has no such operation.
     func backup(to path: String) throws -> BackupFigures?
 
+    /// Writes `keys[i]` = `values[i]` from `writers` concurrent Swift tasks through the engine's
+    /// async API; returns the OS threads the writes ran on, or nil when the engine has no async API.
+    func putConcurrently(keys: [[UInt8]], values: [[UInt8]], writers: Int) throws -> Int?
+
     /// Closes the store (a clean shutdown).
     func close() throws
 }
@@ -94,6 +98,8 @@ extension EngineStore {
     public func compact(minimumDeadRatio: Double) throws -> CompactionFigures? { nil }
     /// No online backup.
     public func backup(to path: String) throws -> BackupFigures? { nil }
+    /// No async API.
+    public func putConcurrently(keys: [[UInt8]], values: [[UInt8]], writers: Int) throws -> Int? { nil }
 }
 
 /// What an online backup did.

@@ -1,4 +1,9 @@
+import Dispatch
 import KVStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `kvstore` engine: this project's `KVStore.Store`, through its public API (and, to name the files `--cold`
 /// evicts, the package's tooling API, so that kvbench does not know the store's file layout).
@@ -87,6 +92,37 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
         return MappingFigures(mappedBytes: statistics.mappedBytes, mappedSegments: statistics.mappedSegments,
                               segmentMaps: statistics.segmentMaps, segmentUnmaps: statistics.segmentUnmaps)
     }
+    /// `writers` tasks in a task group, each doing `try await store.set` in turn: with `.sync`
+    /// they suspend while the store's sync thread runs the shared fdatasyncs.
+    func putConcurrently(keys: [[UInt8]], values: [[UInt8]], writers: Int) throws -> Int? {
+        let store = self.store
+        let outcome = ConcurrentOutcome()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for w in 0..<writers {
+                        group.addTask {
+                            for i in stride(from: w, to: keys.count, by: writers) {
+                                try await store.set(values[i], forKey: keys[i])
+                                let me = UInt(pthread_self())
+                                outcome.state.withLock { _ = $0.threads.insert(me) }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            } catch {
+                outcome.state.withLock { $0.error = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        let (error, threads) = outcome.state.withLock { ($0.error, $0.threads) }
+        if let error { throw error }
+        return threads.count
+    }
+
     func backup(to path: String) throws -> BackupFigures? {
         let r = try store.backup(to: path)
         let (s, a) = r.writersHeld.components
@@ -140,4 +176,9 @@ final class KVStoreHandle: EngineStore, EngineSession, Sendable {
     }
 
     func finish() throws {}
+}
+
+/// What the tasks of ``KVStoreHandle/putConcurrently(keys:values:writers:)`` share.
+final class ConcurrentOutcome: Sendable {
+    let state = Mutex<(error: (any Error)?, threads: Set<UInt>)>((nil, []))
 }

@@ -63,3 +63,15 @@ int kv_rename_exchange(const char *a, const char *b) {
 int kv_start_writeback(int fd, long long offset, long long length) {
     return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE);
 }
+
+long long kv_fd_link_count(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    return (long long)st.st_nlink;
+}
+
+int kv_path_is_symlink(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return 0;
+    return S_ISLNK(st.st_mode) ? 1 : 0;
+}

@@ -35,3 +35,9 @@ int kv_rename_exchange(const char *a, const char *b);
 /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts writing a range's dirty pages back without
 /// waiting for it (a later `fdatasync` then has less to wait for): 0, or -1 with errno set.
 int kv_start_writeback(int fd, long long offset, long long length);
+
+/// The number of hard links of an open file: >= 0, or -1 with errno set.
+long long kv_fd_link_count(int fd);
+
+/// 1 when `path` itself is a symbolic link (not followed), 0 otherwise (also when missing).
+int kv_path_is_symlink(const char *path);

@@ -5,8 +5,6 @@ import Glibc
 /// What a backup takes from the store at one moment (FORMAT.md §14): where the log ended, and
 /// the files that hold everything before that point.
 struct BackupCapture {
-    var storeBytes: [UInt8]
-    var manifest: Manifest
     /// The end of the log the backup holds: a record boundary after a whole write or batch.
     var position: LogPosition
     var sequence: UInt64
@@ -34,15 +32,15 @@ extension StoreEngine {
         let clock = ContinuousClock()
         let started = clock.now
         let storePath = directory + "/" + FileNames.manifest
-        let storeBytes = try readWholeFile(storePath)
-        let manifest = try Manifest.decode(storeBytes, path: storePath)
+        let manifest = try Manifest.decode(readWholeFile(storePath), path: storePath)
+        _ = try views.get()  // a closed store creates no target
         let target = try BackupTarget(path: path, storeID: manifest.storeID, source: directory)
         defer { target.close() }
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try backupOnce(target: target, storeBytes: storeBytes, manifest: manifest, clock: clock, started: started,
+                return try backupOnce(target: target, manifest: manifest, clock: clock, started: started,
                                       progress: progress)
             } catch let error where error.code == .io && error.errno == ENOENT && configuration.readOnly && attempt < 8 {
                 // Another process's compaction deleted a file this reader was about to link or
@@ -52,7 +50,7 @@ extension StoreEngine {
         }
     }
 
-    private func backupOnce(target: BackupTarget, storeBytes: [UInt8], manifest: Manifest, clock: ContinuousClock,
+    private func backupOnce(target: BackupTarget, manifest: Manifest, clock: ContinuousClock,
                             started: ContinuousClock.Instant, progress: ((Store.BackupProgress) -> Void)?) throws(KVError) -> Store.BackupReport {
         try target.prepareStaging()
         var committed = false
@@ -69,10 +67,16 @@ extension StoreEngine {
         defer { if pinned { deletions(pin: false) } }
         var capture: BackupCapture
         if configuration.readOnly {
-            capture = try captureAsReader(storeBytes: storeBytes, manifest: manifest)
+            capture = try captureAsReader()
         } else {
-            capture = try captureAsWriter(storeBytes: storeBytes, manifest: manifest,
-                                          copyIndexTo: priorIndexUsable ? nil : staging + "/" + FileNames.index, clock: clock)
+            capture = try captureAsWriter(copyIndexTo: priorIndexUsable ? nil : staging + "/" + FileNames.index, clock: clock)
+        }
+        // STORE after the capture: a writer records a feature bit (dictionaries) in it before the
+        // first record that needs the feature, so the bits cover every record captured.
+        let storePath = directory + "/" + FileNames.manifest
+        let storeBytes = try readWholeFile(storePath)
+        guard try Manifest.decode(storeBytes, path: storePath).storeID == manifest.storeID else {
+            throw KVError(.corruption, "the STORE file changed its store id during the backup", path: storePath)
         }
 
         var copier = FileCopier()
@@ -103,6 +107,7 @@ extension StoreEngine {
             let fingerprint = try FileFingerprint.of(path: source, size: size).fingerprint
             let destination = staging + "/" + name
             if let old = prior?.entry(kind, id), old.size == size, old.fingerprint == fingerprint,
+               mayLink || Self.hasOneName(target.path + "/" + name),
                (try? Sys.link(target.path + "/" + name, destination)) != nil {
                 kept += 1
             } else if mayLink {
@@ -145,7 +150,7 @@ extension StoreEngine {
         let backupManifest = BackupManifest(storeID: manifest.storeID, position: capture.position, sequence: capture.sequence,
                                             createdAt: UInt64(time(nil)), entries: entries)
         if capture.indexCopied {
-            try Self.finishCopiedIndex(in: staging, manifest: manifest, capture: capture)
+            try Self.syncCopiedIndex(in: staging)
             report.index = .copied
         } else if let prior, priorIndexUsable, Self.continues(prior, into: backupManifest),
                   let sequence = try Self.bringIndexForward(from: target.path, to: staging, prior: prior, manifest: manifest,
@@ -160,8 +165,7 @@ extension StoreEngine {
         var final = backupManifest
         final.sequence = capture.sequence
         try copier.write(final.encode(), to: staging + "/" + BackupManifest.name)
-        try target.commit()
-        committed = true
+        try target.commit { committed = true }
 
         report.filesLinked = copier.linked
         report.filesCopied = copier.copied
@@ -175,6 +179,13 @@ extension StoreEngine {
         return report
     }
 
+    /// Whether the file at `path` has no other name (it shares its inode with no store).
+    static func hasOneName(_ path: String) -> Bool {
+        guard let fd = try? Sys.open(path, O_RDONLY) else { return false }
+        defer { Sys.close(fd) }
+        return (try? Sys.linkCount(fd)) == 1
+    }
+
     private func deletions(pin: Bool) {
         if pin { dictionaries.deletions.pin() } else { dictionaries.deletions.unpin(directory: directory) }
     }
@@ -184,45 +195,45 @@ extension StoreEngine {
     /// Under the writer's lock: seals the active segment when it holds enough to be worth it,
     /// notes where the log ends, and copies the index when asked. Then waits for the sealer, so
     /// that the segment just sealed is synced and hinted (and can be linked).
-    private func captureAsWriter(storeBytes: [UInt8], manifest: Manifest, copyIndexTo indexPath: String?,
-                                 clock: ContinuousClock) throws(KVError) -> BackupCapture {
-        var capture = BackupCapture(storeBytes: storeBytes, manifest: manifest, position: LogPosition(segmentID: 0, offset: 0),
-                                    sequence: 0, sealed: [])
-        let threshold = backupRollThreshold
-        var indexFD: Int32 = -1
-        if let indexPath {
-            do { indexFD = try Sys.open(indexPath, O_RDWR | O_CREAT | O_EXCL) } catch { throw error.kvError("open", path: indexPath) }
-        }
-        defer { if indexFD >= 0 { Sys.close(indexFD) } }
+    private func captureAsWriter(copyIndexTo indexPath: String?, clock: ContinuousClock) throws(KVError) -> BackupCapture {
+        var capture = BackupCapture(position: LogPosition(segmentID: 0, offset: 0), sequence: 0, sealed: [])
+        // A backup that is itself backed up (to restore it) is not sealed: that would add a
+        // segment to it, and the next backup into it would then be refused as written to.
+        let threshold = Sys.kind(of: directory + "/" + BackupManifest.name) == .missing ? backupRollThreshold : Int.max
+        var copy: UnsafeMutableRawPointer? = nil
+        defer { if let copy { Sys.unmap(copy, length: capture.indexBytes) } }
         try withWriter { (w) throws(KVError) in
             let held = clock.now
+            // A store that refuses writes (a failed sync, an index found inconsistent) holds
+            // nothing a backup may call consistent: its page cache or its table is suspect.
+            try coordinator.checkFailure()
             if w.active.end - SegmentHeader.size >= threshold { try w.sealForBackup() }
             capture.position = LogPosition(segmentID: w.active.id, offset: w.active.end)
             capture.sequence = w.lastSequence
             for file in w.segments.all where file.id < w.active.id {
                 capture.sealed.append((file.id, Int64(try file.size())))
             }
-            if indexFD >= 0, w.index.file.length <= Self.backupIndexCopyLimit {
-                let header = w.index.cleanHeaderCopy(covered: capture.position, sequence: capture.sequence)
+            // The index is copied into memory while writers wait (a memory copy, never throttled by
+            // the kernel's writeback as a write into the page cache can be), written out after.
+            if indexPath != nil, w.index.file.length <= Self.backupIndexCopyLimit, !w.index.isMarkedInconsistent,
+               let buffer = try? Sys.mapAnonymous(length: w.index.file.length) {
                 let page = IndexHeader.pageSize
-                do throws(Errno) {
-                    try header.withBytes { raw throws(Errno) in try Sys.pwrite(indexFD, raw.baseAddress!, page, 0) }
-                    try Sys.pwrite(indexFD, w.index.file.base + page, w.index.file.length - page, Int64(page))
-                } catch {
-                    throw error.kvError("pwrite", path: indexPath)
-                }
-                capture.indexCopied = true
+                let header = w.index.cleanHeaderCopy(covered: capture.position, sequence: capture.sequence)
+                header.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: page) }
+                (buffer + page).copyMemory(from: w.index.file.base + page, byteCount: w.index.file.length - page)
+                copy = buffer
                 capture.indexBytes = w.index.file.length
+                capture.indexCopied = true
             }
             capture.writersHeld = clock.now - held
         }
-        if capture.indexCopied {
-            // Written back while the rest is placed; synced (with its header) once it is marked clean.
-            Sys.startWriteback(indexFD, length: capture.indexBytes)
-        } else if let indexPath {
-            Sys.close(indexFD)
-            indexFD = -1
-            _ = try? Sys.unlink(indexPath)
+        if let copy, let indexPath {
+            let fd: Int32
+            do { fd = try Sys.open(indexPath, O_WRONLY | O_CREAT | O_EXCL) } catch { throw error.kvError("open", path: indexPath) }
+            defer { Sys.close(fd) }
+            do { try Sys.pwrite(fd, copy, capture.indexBytes, 0) } catch { throw error.kvError("pwrite", path: indexPath) }
+            // Written back while the rest is placed; synced before the backup is swapped in.
+            Sys.startWriteback(fd, length: capture.indexBytes)
         }
         // The segment sealed just now (and any before it) synced and hinted.
         sealer.drain()
@@ -232,13 +243,12 @@ extension StoreEngine {
     /// For a read-only handle (a live reader of another process's store, or a store no writer has
     /// open): the end of the log is the index's `covered`, which the writer stores after every
     /// write's records and slots; the files are found by listing the directory around that load.
-    private func captureAsReader(storeBytes: [UInt8], manifest: Manifest) throws(KVError) -> BackupCapture {
+    private func captureAsReader() throws(KVError) -> BackupCapture {
         for _ in 0..<20 {
             let before = try segmentIDs()
             var view = try views.get()
             if let live { view = try live.current(view) }
             let position = view.index.covered
-            let sequence = view.index.lastSequence
             let after = try segmentIDs()
             let lastBefore = before.last ?? 0
             // Nothing deleted around the load (or the records it held might be neither in the files
@@ -254,7 +264,8 @@ extension StoreEngine {
                 sealed.append((id, size))
             }
             guard sealed.count == after.filter({ $0 < position.segmentID }).count else { continue }
-            return BackupCapture(storeBytes: storeBytes, manifest: manifest, position: position, sequence: sequence, sealed: sealed)
+            // The sequence is the index's (or the rebuild's) once the backup's index is made.
+            return BackupCapture(position: position, sequence: 0, sealed: sealed)
         }
         throw KVError(.io, "the store's files kept changing while the backup looked at them (compaction in another process); try again",
                       path: directory)
@@ -292,8 +303,8 @@ extension StoreEngine {
     }
 
     /// Syncs the index copied while the writer was held (its header already says clean at the
-    /// captured position), and checks that it opens as this store's clean index.
-    static func finishCopiedIndex(in staging: String, manifest: Manifest, capture: BackupCapture) throws(KVError) {
+    /// captured position).
+    static func syncCopiedIndex(in staging: String) throws(KVError) {
         let path = staging + "/" + FileNames.index
         let fd: Int32
         do { fd = try Sys.open(path, O_RDWR) } catch { throw error.kvError("open", path: path) }
@@ -309,15 +320,27 @@ extension StoreEngine {
     static func bringIndexForward(from old: String, to staging: String, prior: BackupManifest, manifest: Manifest,
                                   capture: BackupCapture, hasher: KeyHasher) throws(KVError) -> UInt64? {
         let path = staging + "/" + FileNames.index
-        // The earlier backup checks the tail segment's prefix against the store's file.
+        // Everything that can say no before the earlier backup gives its index up: the new
+        // backup's copy of the earlier one's last segment begins with the bytes that one held,
+        // and the new backup's segments open.
         guard let priorTail = prior.entry(.segment, prior.position.segmentID),
               let now = try? FileFingerprint.of(path: staging + "/" + FileNames.segment(prior.position.segmentID), size: priorTail.size),
               now.fingerprint == priorTail.fingerprint else { return nil }
+        do {
+            let descriptors = DescriptorCache(limit: DescriptorCache.defaultLimit())
+            defer { descriptors.closeAll() }
+            var report = Store.RecoveryReport()
+            let names: [String]
+            do { names = try Sys.listDirectory(staging) } catch { throw error.kvError("readdir", path: staging) }
+            _ = try StoreEngine.openSegments(names: names, directory: staging, storeID: manifest.storeID, descriptors: descriptors,
+                                             removeUnwrittenLast: false, report: &report)
+            guard report.problems.isEmpty else { return nil }
+        }
         do { try Sys.rename(old + "/" + FileNames.index, path) } catch { throw error.kvError("rename", path: path) }
         // The mapping goes before the index is synced: writing back pages that a mapping holds
         // write-protects them one by one, and each of those TLB flushes interrupts the writer's
         // threads in this process. Unmapped, the same pages are written back by the descriptor.
-        guard let (header, sequence) = try replayIntoMovedIndex(path: path, staging: staging, prior: prior, manifest: manifest,
+        guard let (header, sequence) = try replayIntoMovedIndex(path: path, old: old, staging: staging, prior: prior, manifest: manifest,
                                                               capture: capture, hasher: hasher) else { return nil }
         let fd: Int32
         do { fd = try Sys.open(path, O_RDWR) } catch { throw error.kvError("open", path: path) }
@@ -331,11 +354,15 @@ extension StoreEngine {
 
     /// The replay of ``bringIndexForward``: returns the clean header page to write and the last
     /// sequence, the index unmapped again by the time it returns.
-    private static func replayIntoMovedIndex(path: String, staging: String, prior: BackupManifest, manifest: Manifest,
+    private static func replayIntoMovedIndex(path: String, old: String, staging: String, prior: BackupManifest, manifest: Manifest,
                                              capture: BackupCapture, hasher: KeyHasher) throws(KVError) -> ([UInt8], UInt64)? {
         let bootID = BootID.current()
         guard let (index, _) = try HashIndex.open(path: path, storeID: manifest.storeID, hashSeed: manifest.hashSeed, bootID: bootID),
-              index.covered == prior.position else { return nil }
+              index.covered == prior.position else {
+            // Unchanged so far: it goes back to the earlier backup.
+            _ = try? Sys.rename(path, old + "/" + FileNames.index)
+            return nil
+        }
         let descriptors = DescriptorCache(limit: DescriptorCache.defaultLimit())
         defer { descriptors.closeAll() }
         var report = Store.RecoveryReport()
@@ -366,6 +393,11 @@ extension StoreEngine {
         var configuration = Store.Configuration()
         configuration.rebuildIndex = true
         configuration.trainsDictionaries = false
+        // Nothing mapped, and the last segment continued at the smallest capacity (the clean
+        // close truncates it back to its records).
+        configuration.mappingBudget = 0
+        configuration.segmentSize = Limits.minimumSegmentSize
+        configuration.automaticCompaction = nil
         let engine = try StoreEngine.open(path: staging, configuration: configuration)
         let recovery = engine.recovery
         try engine.close()
@@ -374,7 +406,9 @@ extension StoreEngine {
             throw KVError(.corruption, "the store's log ends early in a sealed segment: verify the store", path: staging)
         }
         guard let (index, _) = try HashIndex.open(path: staging + "/" + FileNames.index, storeID: manifest.storeID,
-                                                  hashSeed: manifest.hashSeed, bootID: BootID.current(), writable: false) else { return 0 }
+                                                  hashSeed: manifest.hashSeed, bootID: BootID.current(), writable: false) else {
+            throw KVError(.io, "the index rebuilt for the backup does not open", path: staging + "/" + FileNames.index)
+        }
         return index.lastSequence
     }
 }

@@ -52,11 +52,40 @@ final class SegmentFile: Sendable {
     /// Opens the file for writing: the descriptor the active segment maps and appends through. It
     /// is pinned in the cache, so readers and syncs use it too, until ``unpin()``.
     func openForWriting() throws(KVError) -> SegmentDescriptor {
+        try unshareIfLinked()
         let fd: Int32
         do { fd = try Sys.open(path, O_RDWR) } catch { throw error.kvError("open", path: path) }
         let descriptor = SegmentDescriptor(fd: fd)
         descriptors.pin(descriptor, for: id)
         return descriptor
+    }
+
+    /// A segment file with more than one name shares its bytes with another directory (a backup
+    /// hard-links sealed segments, FORMAT.md §14): before anything writes into it (recovery
+    /// continues it, wiping a torn tail), it becomes a file of its own, copied, synced and renamed
+    /// over its name, so that no write of this store ever reaches the other directory's file.
+    private func unshareIfLinked() throws(KVError) {
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
+        let links: Int, size: Int64
+        do {
+            links = try Sys.linkCount(fd)
+            size = try Sys.fileSize(fd)
+        } catch {
+            Sys.close(fd)
+            throw error.kvError("fstat", path: path)
+        }
+        Sys.close(fd)
+        guard links > 1 else { return }
+        let temporary = path + FileNames.temporarySuffix
+        _ = try? Sys.unlink(temporary)
+        var copier = FileCopier()
+        try copier.copy(path, to: temporary, length: size)
+        do { try Sys.rename(temporary, path) } catch { throw error.kvError("rename", path: path) }
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        do { try Sys.syncDirectory(directory.isEmpty ? "." : directory) } catch { throw error.kvError("fsync", path: directory) }
+        // Descriptors of the old file would not see what is appended to the new one.
+        descriptors.drop([id])
     }
 
     /// Keeps a descriptor of this file open until ``unpin()`` (it may hold unsynced writes).

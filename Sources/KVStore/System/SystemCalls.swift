@@ -182,6 +182,16 @@ enum Sys {
     }
 
     /// Blocks allocated on disk, in bytes (what `du` reports).
+    /// How many names (hard links) the open file has.
+    static func linkCount(_ fd: Int32) throws(Errno) -> Int {
+        let n = kv_fd_link_count(fd)
+        if n < 0 { throw Errno.current }
+        return Int(n)
+    }
+
+    /// Whether `path` is a symbolic link itself (it is not followed).
+    static func isSymbolicLink(_ path: String) -> Bool { kv_path_is_symlink(path) == 1 }
+
     static func allocatedBytes(_ fd: Int32) throws(Errno) -> Int64 {
         try SystemHooks.check(.fstat, fd: fd)
         var st = stat()

@@ -13,16 +13,14 @@ final class DeferredDeletions: Sendable {
     }
     private let state = Mutex(State())
 
-    /// Unlinks `path` now, or when the last pin goes. Returns whether it was deferred.
-    @discardableResult
-    func unlink(_ path: String) throws(Errno) -> Bool {
+    /// Unlinks `path` now, or when the last pin goes.
+    func unlink(_ path: String) throws(Errno) {
         let deferred = state.withLock { s -> Bool in
             guard s.pins > 0 else { return false }
             s.waiting.append(path)
             return true
         }
         if !deferred { try Sys.unlink(path) }
-        return deferred
     }
 
     /// Holds every deletion from now on until the matching ``unpin()``.
@@ -43,5 +41,4 @@ final class DeferredDeletions: Sendable {
         _ = try? Sys.syncDirectory(directory)
     }
 
-    var pinned: Bool { state.withLock { $0.pins > 0 } }
 }

@@ -10,11 +10,8 @@ struct FileCopier {
     private(set) var linked = 0
     private(set) var copied = 0
     private(set) var bytesCopied: Int64 = 0
-    private(set) var bytesLinked: Int64 = 0
     /// Once a link failed with `EXDEV`, every later one from the same directory would too.
     private var crossDevice: Set<String> = []
-    /// Called with the bytes copied so far, after each chunk.
-    var onBytes: ((Int64) -> Void)? = nil
 
     /// Links `source` as `target` or, across file systems, copies its first `size` bytes.
     mutating func linkOrCopy(_ source: String, to target: String, size: Int64, from directory: String) throws(KVError) {
@@ -23,7 +20,6 @@ struct FileCopier {
                 try Sys.link(source, target)
                 try syncFile(target)
                 linked += 1
-                bytesLinked += size
                 return
             } catch let error as Errno where error == Errno(EXDEV) || error == Errno(EPERM) || error == Errno(EMLINK) {
                 // EPERM: a file system without hard links (some FUSE mounts); EMLINK: too many.
@@ -61,7 +57,6 @@ struct FileCopier {
             do { try Sys.pwrite(output, buffer, n, offset) } catch { throw error.kvError("pwrite", path: target, offset: offset) }
             offset += Int64(n)
             bytesCopied += Int64(n)
-            onBytes?(bytesCopied)
         }
         do { try Sys.fsync(output) } catch { throw error.kvError("fsync", path: target) }
         copied += 1

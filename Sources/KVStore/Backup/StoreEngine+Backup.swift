@@ -19,10 +19,10 @@ struct BackupCapture {
 extension StoreEngine {
     /// Below this much data in the active segment a backup copies it; from it on, the backup
     /// seals it first (a roll, as when it fills), so that everything it holds is immutable and
-    /// linked, and the next backup need not copy it again. The bound (4 MiB by default) keeps
-    /// frequent backups of a quiet store from spending the 20-bit segment-id space on tiny
-    /// segments: at least 4 TB are written before it runs out.
-    var backupRollThreshold: Int { configuration.segmentSize / 16 }
+    /// linked, and the next backup need not copy it again. A quarter of a segment (16 MiB by
+    /// default) bounds what one backup copies, and keeps frequent backups from spending the 20-bit
+    /// segment-id space more than 4 times as fast as writes alone do.
+    var backupRollThreshold: Int { configuration.segmentSize / 4 }
 
     /// Indexes up to this size are copied while the writer is held; larger ones are rebuilt at the
     /// target instead, so that writers never wait for more than a fraction of a second.

@@ -68,11 +68,17 @@ extension Store {
     /// A log-structured store's sealed segments never change, so the backup **hard-links** them
     /// (with their hint files and compression dictionaries) where the target is on the same file
     /// system, and copies them where it is not. Only the end of the log is copied: the active
-    /// segment, which the backup first seals (a roll, as when it fills) once it holds a sixteenth
-    /// of ``Configuration-swift.struct/segmentSize`` (4 MiB by default). The index is copied
-    /// while writers wait for it (indexes up to 256 MiB: about 10 M keys), or rebuilt at the
-    /// target. Everything is synced, directories included, before the call returns. Compaction
-    /// that runs meanwhile deletes nothing the backup still needs until it is done.
+    /// segment, which the backup first seals (a roll, as when it fills) once it holds a quarter
+    /// of ``Configuration-swift.struct/segmentSize`` (16 MiB by default). The index is copied
+    /// into memory while writers wait for it (indexes up to 256 MiB: about 10 M keys), or rebuilt
+    /// at the target. Everything is synced, directories included, before the call returns.
+    /// Compaction that runs meanwhile deletes nothing the backup still needs until it is done.
+    ///
+    /// A linked file is the same file as the store's, not a second copy of its bytes: a backup on
+    /// the same file system protects against mistakes (a deleted or overwritten key, a bad
+    /// deploy), not against the loss or decay of the disk. Back up to another file system (or copy
+    /// the backup elsewhere) for that. Neither the store nor its backups ever write into a file
+    /// they share: a recovery that would continue one copies it first.
     ///
     /// **Incremental.** Into a directory that holds an earlier backup of this store, the backup
     /// keeps the files that did not change, adds the segments that are new, drops the ones
@@ -86,14 +92,18 @@ extension Store {
     /// backup is assembled in a directory beside it (`.NAME.kvbackup`, removed afterwards), so the
     /// target's parent directory must be writable.
     ///
-    /// **Restoring** is opening the backup: `try Store(path: backupPath)`. Opening it for writing
-    /// makes it a store of its own (a later backup into the same directory is refused then); to
-    /// keep the backup as it is, back it up into a new directory and open that
-    /// (`kvtool backup BACKUP NEWSTORE`).
+    /// **Restoring** is opening the backup: `try Store(path: backupPath)`. Writing to it makes it
+    /// a store of its own (a later backup into the same directory is refused then); to keep the
+    /// backup as it is, back it up into a new directory and open that
+    /// (`kvtool backup BACKUP NEWSTORE`): a backup that is backed up is not sealed, so it does
+    /// not change.
     ///
     /// A read-only handle (a live reader of a store another process writes) backs up too: it
     /// captures the end of the log its writer published, copies the active segment's records,
-    /// and rebuilds the index at the target (or brings the earlier backup's forward).
+    /// and brings the earlier backup's index forward, or rebuilds one at the target.
+    ///
+    /// A backup waits on the disk: it has no `async` variant, so call it from a thread that may
+    /// block (not from Swift's cooperative pool in a server that must stay responsive).
     ///
     /// ```swift
     /// let report = try store.backup(to: "/var/backups/app-kv")

@@ -164,6 +164,28 @@ struct BackupTests {
         }
     }
 
+    /// A segment file with another name (a backup's hard link) is copied before recovery
+    /// continues it: the other name keeps its bytes, whatever the store writes next.
+    @Test func recoveryNeverWritesIntoASegmentWithAnotherName() throws {
+        try withTemporaryDirectory { dir in
+            var store: Store? = try Store(path: dir + "/s", configuration: Self.configuration())
+            for i in 0..<200 { try store!.set(Self.value(i), forKey: Self.key(i)) }
+            store!.simulateCrash()
+            store = nil
+            let last = try Self.files(dir + "/s").filter { $0.hasSuffix(".seg") }.last!
+            try FileManager.default.createDirectory(atPath: dir + "/other", withIntermediateDirectories: true)
+            try FileManager.default.linkItem(atPath: dir + "/s/" + last, toPath: dir + "/other/" + last)
+            let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/other/" + last))
+            let reopened = try Store(path: dir + "/s", configuration: Self.configuration())
+            for i in 0..<200 { try reopened.set(Self.value(i, round: 1), forKey: Self.key(i)) }
+            try reopened.close()
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/other/" + last)) == before, "the other name's bytes are unchanged")
+            let links = try FileManager.default.attributesOfItem(atPath: dir + "/s/" + last)[.referenceCount] as? Int
+            #expect(links == 1, "the store's segment is a file of its own")
+            #expect(try Store(path: dir + "/s", configuration: Self.configuration()).value(forKey: Self.key(7)) == Self.value(7, round: 1))
+        }
+    }
+
     @Test func backupAcrossFileSystemsCopiesEveryFile() throws {
         try withTemporaryDirectory { dir in
             let store = try Store(path: dir + "/s", configuration: Self.configuration())
@@ -289,8 +311,12 @@ struct BackupTests {
                 var i = 0
                 while !stop.load(ordering: .relaxed) && i < 60_000 {
                     if i % 5 == 0 {
+                        // A batch also writes its number to two keys of their own: a backup that
+                        // held part of a batch would show them apart.
                         try? store.write { batch in
                             for j in i..<(i + 3) { batch.set(Self.value(j), forKey: Self.key(j % 700)) }
+                            batch.set(Array(String(i).utf8), forKey: "batch-a")
+                            batch.set(Array(String(i).utf8), forKey: "batch-b")
                         }
                         i += 3
                     } else {
@@ -324,6 +350,7 @@ struct BackupTests {
                     values[k] = i
                     latest = max(latest, i)
                 }
+                #expect(try backup.value(forKey: "batch-a") == backup.value(forKey: "batch-b"), "round \(round): a batch is whole or absent")
                 try backup.close()
                 #expect(latest + 1 >= low - 3 && latest < high + 3, "round \(round): the point \(latest) lies within the call (\(low)…\(high))")
                 for k in 0..<700 {
@@ -336,6 +363,7 @@ struct BackupTests {
             }
             stop.store(true, ordering: .relaxed)
             while writer.isExecuting || compactor.isExecuting { usleep(1_000) }
+            #expect(try store.statistics.segments < Int(store.engine.logEnd().segmentID), "compaction retired segments meanwhile")
             try store.close()
         }
     }

@@ -57,7 +57,7 @@ struct BackupCrashTests {
             try update(round: 0)
             try Store(path: source, configuration: configuration).backup(to: target)
             var backedUp = model
-            var completed = 0, killed = 0, keptOld = 0
+            var completed = 0, killed = 0, keptOld = 0, midway = 0
             for round in 1...Self.kills {
                 try update(round: round)
                 let process = Process()
@@ -74,6 +74,8 @@ struct BackupCrashTests {
                     completed += 1
                 } else {
                     killed += 1
+                    // A staging directory left behind: the kill came while a backup was assembled.
+                    if FileManager.default.fileExists(atPath: dir + "/.b.kvbackup") { midway += 1 }
                 }
                 let found = try contents(of: target)
                 if found == model {
@@ -86,7 +88,8 @@ struct BackupCrashTests {
                     keptOld += 1
                 }
             }
-            print("backup kill -9: \(killed) killed (\(keptOld) of them before the swap), \(completed) completed")
+            print("backup kill -9: \(killed) killed (\(keptOld) of them before the swap, \(midway) while a backup was assembled), \(completed) completed")
+            #expect(midway >= 10, "kills must land while backups are being assembled: \(midway)")
             #expect(killed >= Self.kills / 2, "most children must be killed, not finish: \(killed) of \(Self.kills)")
             #expect(keptOld > 0, "some kills must land before the new backup was swapped in")
             // The last backup still works as an incremental one and a store of its own.

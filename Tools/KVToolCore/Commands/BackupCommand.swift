@@ -14,7 +14,8 @@ struct BackupCommand: ParsableCommand {
             replaces the old one in one atomic step: a crash leaves one of them, complete. A TARGET \
             that holds anything else is refused (exit status 73) and left as it is. When another \
             process has the store open for writing, the backup reads it as a live reader (as \
-            `stat` does) and rebuilds the index at TARGET; otherwise it opens the store itself. \
+            `stat` does) and brings the earlier backup's index forward or rebuilds one at TARGET; \
+            otherwise it opens the store itself (so the application cannot open it meanwhile). \
             Restore by opening the backup, or copy it back first: kvtool backup TARGET NEWSTORE. \
             Check the result with kvtool verify TARGET. Prints `backed up STORE to TARGET: ...`; \
             on a terminal, a progress line counts the files.

@@ -15,9 +15,10 @@ struct AsyncTests {
     }
 
     /// 1,000 tasks write in `.sync` mode while the first `fdatasync` is held back until every one
-    /// of them has written. If a write blocked its thread waiting for the disk, Swift's cooperative
-    /// pool (one thread per core) would run out of threads long before, the releasing task could
-    /// never run, and the test would wait for the watchdog. Suspended, they share a few syncs.
+    /// of them has written. They run on an executor of two threads of their own (the pool of a
+    /// two-core machine, and no other test's blocking work in it): if a write blocked its thread
+    /// waiting for the disk, both would be stuck long before, the releasing task could never run,
+    /// and the test would wait for the watchdog. Suspended, they share a few syncs.
     @Test func aThousandAsyncWritersShareSyncsWithoutBlockingThePool() async throws {
         try await withTemporaryDirectoryAsync { dir in
             let gate = Gate()
@@ -33,16 +34,20 @@ struct AsyncTests {
                     if !gate.isOpen { gate.timedOut(); gate.open() }
                 }
                 watchdog.start()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for i in 0..<writers {
-                        group.addTask { try await store.set(Array("value \(i)".utf8), forKey: Array("key \(i)".utf8)) }
+                let executor = ThreadExecutor(threads: 2)
+                defer { executor.stop() }
+                try await withTaskExecutorPreference(executor) {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for i in 0..<writers {
+                            group.addTask { try await store.set(Array("value \(i)".utf8), forKey: Array("key \(i)".utf8)) }
+                        }
+                        group.addTask {
+                            // Runs on the same two threads: it opens the gate once every write is in.
+                            while store.engine.coordinator.writtenSequence < UInt64(writers) { await Task.yield() }
+                            gate.open()
+                        }
+                        try await group.waitForAll()
                     }
-                    group.addTask {
-                        // Runs on the cooperative pool too: it opens the gate once every write is in.
-                        while store.engine.coordinator.writtenSequence < UInt64(writers) { await Task.yield() }
-                        gate.open()
-                    }
-                    try await group.waitForAll()
                 }
                 #expect(!gate.didTimeOut, "the async writers blocked the cooperative pool")
                 #expect(gate.held, "the first sync waited at the gate")
@@ -133,6 +138,45 @@ struct AsyncTests {
                 await #expect(throws: KVError.self) { try await store.set("after", forKey: "k") }
                 store.simulateCrash()
             }
+        }
+    }
+}
+
+/// A task executor with threads of its own, so that a test's tasks share no thread with the
+/// other tests' (which may block the global pool's threads meanwhile).
+final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs` and `stopped` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init(threads: Int) {
+        for _ in 0..<threads { Thread { [self] in run() }.start() }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if jobs.isEmpty { condition.unlock(); return }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
 }

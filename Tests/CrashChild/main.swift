@@ -24,6 +24,11 @@
 // milliseconds, closes it and exits 0; exits 75 when the store is locked, 1 on any other error.
 // Many of these at once race to create one store (Tests/KVStoreTests/Store/StoreLockTests).
 //
+// kvstore-crash-child --counter STORE_DIR
+//
+// Increments a counter in read-modify-write transactions (each also writes a log key) and prints
+// "A <n>" after each returned, until killed (Tests/KVStoreTests/Crash/TransactionCrashTests).
+//
 // kvstore-crash-child --backup STORE_DIR TARGET (writer|read-only)
 //
 // Opens the store (as its writer, or read-only) and backs it up into TARGET, then exits 0: the
@@ -280,6 +285,25 @@ if arguments.count >= 6 && arguments[1] == "--under-fd-limit", let limit = Int(a
 }
 if arguments.count >= 2 && arguments[1].hasPrefix("--live-") {
     runLiveMode(arguments)
+}
+if arguments.count == 3 && arguments[1] == "--counter" {
+    // Increments "counter" in transactions that read it, each also writing "log-<n>", and prints
+    // "A <n>" once a transaction returned, until killed.
+    do {
+        let store = try Store(path: arguments[2])
+        while true {
+            let n = try store.write { batch -> Int in
+                let old = try batch.value(forKey: Array("counter".utf8)).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
+                batch.set(Array(String(old + 1).utf8), forKey: Array("counter".utf8))
+                batch.set(Array("entry \(old + 1)".utf8), forKey: Array("log-\(old + 1)".utf8))
+                return old + 1
+            }
+            let line = Array("A \(n)\n".utf8)
+            _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        }
+    } catch {
+        fail("\(error)")
+    }
 }
 if arguments.count == 5 && arguments[1] == "--backup" {
     do {

@@ -24,6 +24,9 @@ final class Compactor: Sendable {
 
     /// Plans made since open (manual and automatic), for tests.
     let plans = Atomic<Int>(0)
+    /// Segments automatic compactions compacted since open: a later run that finds nothing left
+    /// replaces ``lastReport``, not this.
+    let automaticallyCompacted = Atomic<Int>(0)
 
     func recordAutomaticPlan(writes: Int, waiting: Bool) { lastAutomaticPlan.withLock { $0 = (writes, waiting) } }
 
@@ -103,6 +106,7 @@ extension StoreEngine {
             }
             report.seconds = Self.now() - start
             compactor.record(report)
+            if automatic { compactor.automaticallyCompacted.add(report.segmentsCompacted, ordering: .relaxed) }
             return report
         }
         // Only an automatic compaction skips (when another is running); it reports nothing then.

@@ -97,17 +97,22 @@ final class SyncCoordinator: @unchecked Sendable {
                 pthread_cond_wait(condition, mutex)
                 continue
             }
-            // Lead a round: sync everything written so far, outside the lock.
-            let target = written.load(ordering: .acquiring)
-            let files = unsynced
-            if runRound(files) == nil {
-                durable = max(durable, target)
-                // Everything synced except the newest file is sealed and done with.
-                let keep = files.last.map { last in unsynced.firstIndex(where: { $0 === last }) ?? 0 } ?? 0
-                unsynced.removeFirst(min(keep, unsynced.count))
-            }
-            pthread_cond_broadcast(condition)
+            leadRound()
         }
+    }
+
+    /// Leads a round: syncs everything written so far (outside the lock, which the caller holds
+    /// on entry and on return) and wakes the blocked waiters.
+    private func leadRound() {
+        let target = written.load(ordering: .acquiring)
+        let files = unsynced
+        if runRound(files) == nil {
+            durable = max(durable, target)
+            // Everything synced except the newest file is sealed and done with.
+            let keep = files.last.map { last in unsynced.firstIndex(where: { $0 === last }) ?? 0 } ?? 0
+            unsynced.removeFirst(min(keep, unsynced.count))
+        }
+        pthread_cond_broadcast(condition)
     }
 
     /// Makes a sealed segment durable, with every older file before it, but not the active segment:
@@ -234,14 +239,7 @@ final class SyncCoordinator: @unchecked Sendable {
                 pthread_cond_wait(condition, mutex)
                 continue
             }
-            let target = written.load(ordering: .acquiring)
-            let files = unsynced
-            if runRound(files) == nil {
-                durable = max(durable, target)
-                let keep = files.last.map { last in unsynced.firstIndex(where: { $0 === last }) ?? 0 } ?? 0
-                unsynced.removeFirst(min(keep, unsynced.count))
-            }
-            pthread_cond_broadcast(condition)
+            leadRound()
         }
     }
 

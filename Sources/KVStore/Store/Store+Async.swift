@@ -86,16 +86,7 @@ extension Store {
     @discardableResult
     public func update(forKey key: some Collection<UInt8>, _ transform: ([UInt8]?) throws -> [UInt8]?) async throws -> [UInt8]? {
         let key = Array(key)
-        return try await write { batch in
-            let old = try batch.value(forKey: key)
-            let new = try transform(old)
-            if let new {
-                batch.set(new, forKey: key)
-            } else if old != nil {
-                batch.removeValue(forKey: key)
-            }
-            return new
-        }
+        return try await write { batch in try Self.update(&batch, key: key, transform) }
     }
 
     /// ``update(forKey:_:)-(some Collection<UInt8>,_)`` with a `String` key, suspending while the change is made durable.

@@ -15,16 +15,7 @@ extension Store {
     @discardableResult
     public func update(forKey key: some Collection<UInt8>, _ transform: ([UInt8]?) throws -> [UInt8]?) throws -> [UInt8]? {
         let key = Array(key)
-        return try write { batch in
-            let old = try batch.value(forKey: key)
-            let new = try transform(old)
-            if let new {
-                batch.set(new, forKey: key)
-            } else if old != nil {
-                batch.removeValue(forKey: key)
-            }
-            return new
-        }
+        return try write { batch in try Self.update(&batch, key: key, transform) }
     }
 
     /// `update(forKey:_:)` with the key as UTF-8.
@@ -60,5 +51,18 @@ extension Store {
     @discardableResult
     public func compareAndSet(forKey key: String, expected: [UInt8]?, newValue: [UInt8]?) throws -> Bool {
         try compareAndSet(forKey: key.utf8, expected: expected, newValue: newValue)
+    }
+
+    /// The body of every `update(forKey:_:)`: `transform` of the value the batch sees, set, or
+    /// removed when it returns `nil` (an absent key stays absent: nothing is written).
+    static func update(_ batch: inout WriteBatch, key: [UInt8], _ transform: ([UInt8]?) throws -> [UInt8]?) throws -> [UInt8]? {
+        let old = try batch.value(forKey: key)
+        let new = try transform(old)
+        if let new {
+            batch.set(new, forKey: key)
+        } else if old != nil {
+            batch.removeValue(forKey: key)
+        }
+        return new
     }
 }

@@ -28,7 +28,7 @@ public struct KVError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let io = Code("io")
         /// Thrown when another process holds the store's write lock.
         public static let locked = Code("locked")
-        /// Thrown by every call made after ``Store/close()``.
+        /// Thrown by every call made after ``Store/close()-8zwz6``.
         public static let closed = Code("closed")
         /// Thrown when a file was written by a newer, incompatible version of the format.
         public static let incompatibleFormat = Code("incompatibleFormat")

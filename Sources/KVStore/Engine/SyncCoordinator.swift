@@ -190,7 +190,7 @@ final class SyncCoordinator: @unchecked Sendable {
     }
 
     /// Runs `body` on the store's sync thread and suspends until it returns: for work that waits
-    /// on the disk (``Store/close()``) called from Swift concurrency.
+    /// on the disk (``Store/close()-8zwz6``) called from Swift concurrency.
     func onSyncThread<R: Sendable>(_ body: @escaping @Sendable () throws(KVError) -> R) async throws(KVError) -> R {
         do {
             return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in

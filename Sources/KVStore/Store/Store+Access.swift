@@ -18,7 +18,7 @@ extension Store {
 
     /// How this `Store` reaches the store's files. For a reader, as of now: a snapshot reader
     /// becomes a live one once a writer has opened the store and a read has noticed.
-    /// - Throws: ``KVError/Code/closed`` after ``close()``.
+    /// - Throws: ``KVError/Code/closed`` after ``close()-8zwz6``.
     public var access: Access {
         get throws {
             guard let live = engine.live else {

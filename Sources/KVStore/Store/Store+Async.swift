@@ -1,7 +1,7 @@
 extension Store {
     /// Stores `value` for `key`, suspending instead of blocking while the write is made durable.
     ///
-    /// The write itself is the same as ``set(_:forKey:)-(_,_)``'s (it takes the store's writer
+    /// The write itself is the same as ``set(_:forKey:)-90u73``'s (it takes the store's writer
     /// for the microseconds of an append). With ``Durability/sync`` the task then suspends until
     /// the write is on disk: the store's own sync thread runs the `fdatasync`s, and every writer
     /// suspended while one runs shares the next one (group commit), so no thread of Swift's
@@ -17,7 +17,7 @@ extension Store {
         try await engine.durable(sequence)
     }
 
-    /// ``set(_:forKey:)-(_,_)`` with a `String` key and value, suspending while it is made durable.
+    /// ``set(_:forKey:)-90u73`` with a `String` key and value, suspending while it is made durable.
     ///
     /// ```swift
     /// try await store.set("Ada", forKey: "user/1")
@@ -26,7 +26,7 @@ extension Store {
         try await set(value.utf8, forKey: key.utf8)
     }
 
-    /// ``set(_:forKey:)-(_,_)`` with a `String` key, suspending while it is made durable.
+    /// ``set(_:forKey:)-90u73`` with a `String` key, suspending while it is made durable.
     ///
     /// ```swift
     /// try await store.set([1, 2, 3], forKey: "blob/7")
@@ -49,7 +49,7 @@ extension Store {
         return existed
     }
 
-    /// ``removeValue(forKey:)-(some Collection<UInt8>)`` with a `String` key, suspending while it is made durable.
+    /// ``removeValue(forKey:)-piqe`` with a `String` key, suspending while it is made durable.
     ///
     /// ```swift
     /// try await store.removeValue(forKey: "job/42")
@@ -59,7 +59,7 @@ extension Store {
         try await removeValue(forKey: key.utf8)
     }
 
-    /// Runs a transaction as ``write(_:)-(_)`` does, then suspends while it is made durable.
+    /// Runs a transaction as ``write(_:)-1h0hb`` does, then suspends while it is made durable.
     ///
     /// `body` runs synchronously while it holds the store's writer (it cannot `await`: other
     /// writers wait for it); only the wait for the disk afterwards suspends.
@@ -78,7 +78,7 @@ extension Store {
         return result
     }
 
-    /// ``update(forKey:_:)-(some Collection<UInt8>,_)``, suspending while the change is made durable.
+    /// ``update(forKey:_:)-11tki``, suspending while the change is made durable.
     ///
     /// ```swift
     /// try await store.update(forKey: Array("hits".utf8)) { old in Array(String((old.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0) + 1).utf8) }
@@ -89,7 +89,7 @@ extension Store {
         return try await write { batch in try Self.update(&batch, key: key, transform) }
     }
 
-    /// ``update(forKey:_:)-(some Collection<UInt8>,_)`` with a `String` key, suspending while the change is made durable.
+    /// ``update(forKey:_:)-11tki`` with a `String` key, suspending while the change is made durable.
     ///
     /// ```swift
     /// try await store.update(forKey: "greeting") { _ in Array("hello".utf8) }
@@ -109,7 +109,7 @@ extension Store {
         try await engine.syncSuspending()
     }
 
-    /// Closes the store as ``close()`` does, suspending instead of blocking while it syncs and
+    /// Closes the store as ``close()-8zwz6`` does, suspending instead of blocking while it syncs and
     /// marks the index clean (that work runs on the store's sync thread).
     ///
     /// ```swift

@@ -117,7 +117,7 @@ extension Store {
     /// - Throws: ``KVError`` with ``KVError/Code/notABackup`` for a target that holds something
     ///   else, ``KVError/Code/locked`` when the target is open as a store or another backup runs
     ///   into it, ``KVError/Code/io`` for a failed system call (a full disk: nothing of the earlier
-    ///   backup is lost), ``KVError/Code/closed`` after ``close()``.
+    ///   backup is lost), ``KVError/Code/closed`` after ``close()-8zwz6``.
     @discardableResult
     public func backup(to path: String, progress: ((BackupProgress) -> Void)? = nil) throws -> BackupReport {
         try engine.backup(to: path, progress: progress)

@@ -25,7 +25,7 @@ extension Store {
     /// survives the loss of power. See <doc:Durability>.
     public enum Durability: Sendable, Hashable {
         /// Writes reach the disk when the operating system writes them back, when a segment fills
-        /// up, on ``Store/sync()`` and on ``Store/close()``. The fastest mode.
+        /// up, on ``Store/sync()-2vpo9`` and on ``Store/close()-8zwz6``. The fastest mode.
         case process
         /// Every write returns only once it is on disk (`fdatasync`). Concurrent writers share
         /// one sync (group commit).

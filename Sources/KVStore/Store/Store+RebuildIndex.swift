@@ -43,7 +43,7 @@ extension Store {
     /// handle can use the store meanwhile. The store must therefore not be open anywhere else, in
     /// this process or another: while it is, this throws ``KVError/Code/locked`` and changes
     /// nothing. The rebuild is an open of the store that ignores the existing index (the new one is
-    /// written beside it and renamed over it), followed by a clean ``close()``; its recovery is
+    /// written beside it and renamed over it), followed by a clean ``close()-8zwz6``; its recovery is
     /// the one an open does after a power loss (a torn tail is dropped, segments past a cut in the
     /// log are set aside). It costs a read of every hint file and of every segment without one.
     ///

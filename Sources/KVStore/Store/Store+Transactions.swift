@@ -10,7 +10,7 @@ extension Store {
     ///     return withUnsafeBytes(of: count + 1) { Array($0) }
     /// }
     /// ```
-    /// It runs as a transaction of one key (``write(_:)``), with the same rules.
+    /// It runs as a transaction of one key (``write(_:)-1h0hb``), with the same rules.
     /// - Returns: The value stored now (`nil` if the key is absent).
     @discardableResult
     public func update(forKey key: some Collection<UInt8>, _ transform: ([UInt8]?) throws -> [UInt8]?) throws -> [UInt8]? {

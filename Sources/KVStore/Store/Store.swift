@@ -34,7 +34,7 @@ public final class Store: Sendable {
     /// Opens the store in the directory at `path`, creating the directory and an empty store if
     /// it does not exist.
     ///
-    /// Opening after a clean ``close()`` reads no segment. After a crash, opening replays only the
+    /// Opening after a clean ``close()-8zwz6`` reads no segment. After a crash, opening replays only the
     /// records the index had not yet covered; after a power loss it rebuilds the index from the
     /// segments (see <doc:Durability>).
     ///
@@ -55,7 +55,7 @@ public final class Store: Sendable {
     ///
     /// Costs one probe of the index and one `pread`; the record's checksum is verified.
     /// - Throws: ``KVError`` with ``KVError/Code/corruption`` when the record fails its checksum,
-    ///   ``KVError/Code/closed`` after ``close()``.
+    ///   ``KVError/Code/closed`` after ``close()-8zwz6``.
     @inlinable
     public func value(forKey key: some Collection<UInt8>) throws -> [UInt8]? {
         try withValue(forKey: key) { Array($0) }

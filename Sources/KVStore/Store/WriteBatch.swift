@@ -1,4 +1,4 @@
-/// The writes of one transaction, applied atomically by ``Store/write(_:)``, and the reads that
+/// The writes of one transaction, applied atomically by ``Store/write(_:)-1h0hb``, and the reads that
 /// see them.
 ///
 /// Operations apply in the order they were added; a key set twice ends with the second value.
@@ -16,7 +16,7 @@ public struct WriteBatch: Sendable {
     /// The number of operations in the batch.
     public var count: Int { operations.count }
 
-    /// Adds a set of `key` to `value`. An invalid key or value makes ``Store/write(_:)`` throw
+    /// Adds a set of `key` to `value`. An invalid key or value makes ``Store/write(_:)-1h0hb`` throw
     /// ``KVError/Code/invalidArgument`` without writing anything.
     public mutating func set(_ value: some Collection<UInt8>, forKey key: some Collection<UInt8>) {
         guard check(key.count, value.count) else { return }

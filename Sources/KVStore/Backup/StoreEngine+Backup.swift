@@ -121,7 +121,7 @@ extension StoreEngine {
 
         for id in dictionaryIDs {
             let name = FileNames.dictionary(id)
-            let size = try FileFingerprint.of(path: directory + "/" + name).size
+            let size = try Self.size(of: directory + "/" + name)
             try place(.dictionary, UInt32(id), name: name, size: size, mayLink: true)
         }
         for segment in capture.sealed {
@@ -132,7 +132,7 @@ extension StoreEngine {
             try place(.segment, segment.id, name: FileNames.segment(segment.id), size: segment.size, mayLink: hinted)
             if hinted {
                 let name = FileNames.hint(segment.id)
-                let size = try FileFingerprint.of(path: directory + "/" + name).size
+                let size = try Self.size(of: directory + "/" + name)
                 try place(.hint, segment.id, name: name, size: size, mayLink: true)
             }
         }
@@ -177,6 +177,15 @@ extension StoreEngine {
         report.segmentsDropped = before.subtracting(after).count
         report.duration = clock.now - started
         return report
+    }
+
+    /// A file's size from `fstat` (place() reads its fingerprint itself); a missing file is the
+    /// `ENOENT` a read-only backup starts again on.
+    static func size(of path: String) throws(KVError) -> Int64 {
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDONLY) } catch { throw error.kvError("open", path: path) }
+        defer { Sys.close(fd) }
+        do { return try Sys.fileSize(fd) } catch { throw error.kvError("fstat", path: path) }
     }
 
     /// Whether the file at `path` has no other name (it shares its inode with no store).
@@ -260,7 +269,7 @@ extension StoreEngine {
             var sealed: [(id: UInt32, size: Int64)] = []
             for id in after where id < position.segmentID {
                 let path = directory + "/" + FileNames.segment(id)
-                guard let size = try? FileFingerprint.of(path: path).size else { break }
+                guard let size = BackupTarget.size(of: path) else { break }
                 sealed.append((id, size))
             }
             guard sealed.count == after.filter({ $0 < position.segmentID }).count else { continue }

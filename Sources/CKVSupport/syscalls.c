@@ -75,3 +75,14 @@ int kv_path_is_symlink(const char *path) {
     if (lstat(path, &st) != 0) return 0;
     return S_ISLNK(st.st_mode) ? 1 : 0;
 }
+
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+int kv_file_system_space(const char *path, int *memory, long long *available) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    *memory = fs.f_type == TMPFS_MAGIC ? 1 : 0;
+    *available = (long long)fs.f_bavail * (long long)fs.f_bsize;
+    return 0;
+}

@@ -344,6 +344,9 @@ var configuration = Store.Configuration()
 configuration.compression = seed & 1 == 0 ? .none : .lz4
 configuration.segmentSize = (seed >> 1) & 1 == 0 ? 256 << 10 : 64 << 10
 configuration.durability = .process
+// Half of the children keep the index in shared memory (the link `index` into /dev/shm), and
+// grow it there: kills land between making a table and linking it, and in the close's move back.
+if (seed >> 3) & 1 == 1 { configuration.indexPlacement = .sharedMemory }
 
 let store: Store
 do {

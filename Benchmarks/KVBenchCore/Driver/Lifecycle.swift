@@ -10,8 +10,11 @@ extension EngineRun {
         var histogram = Recorder.makeHistogram()
         var total: UInt64 = 0
         let before = ProcessSnapshot.now()
+        var closing: UInt64 = 0
         for _ in 0..<repetitions {
+            let c0 = monotonicNanos()
             try closeStore()
+            closing += monotonicNanos() &- c0
             PageCache.warm(FileSystem.regularFiles(under: directory))
             let t0 = monotonicNanos()
             try ensureOpen()
@@ -22,7 +25,13 @@ extension EngineRun {
         var tally = Tally(ops: repetitions)
         tally.latencies[.open] = histogram
         return try makeResult("open", threads: 1, seconds: Double(total) / 1e9, tally: tally, before: before,
-                              note: keys.map { "\($0) keys" })
+                              note: (keys.map { "\($0) keys; " } ?? "") + "close \(Self.milliseconds(closing / UInt64(repetitions))) (untimed)")
+    }
+
+    /// `nanos` as milliseconds with one decimal, for notes.
+    static func milliseconds(_ nanos: UInt64) -> String {
+        let tenths = (nanos + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10) ms"
     }
 
     /// Closes, warms the data files and times the engine's index rebuild (for kvstore, `Store.rebuildIndex`: an open

@@ -39,5 +39,9 @@ int kv_start_writeback(int fd, long long offset, long long length);
 /// The number of hard links of an open file: >= 0, or -1 with errno set.
 long long kv_fd_link_count(int fd);
 
+/// Whether the file system holding `path` is tmpfs (`*memory` = 1) and the bytes an unprivileged
+/// user may still allocate on it: 0, or -1 with errno set.
+int kv_file_system_space(const char *path, int *memory, long long *available);
+
 /// 1 when `path` itself is a symbolic link (not followed), 0 otherwise (also when missing).
 int kv_path_is_symlink(const char *path);

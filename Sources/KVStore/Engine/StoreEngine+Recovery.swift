@@ -42,9 +42,12 @@ extension StoreEngine {
                                                       report: &report)
         var index = log.index
         index.setCovered(log.end, sequence: log.lastSequence)
+        let residence = IndexResidence(storeDirectory: directory, storeID: storeID, sharedMemoryDirectory: configuration.sharedMemoryDirectory)
         if index.capacity < HashIndex.capacity(forLiveKeys: configuration.expectedKeyCount) {
-            index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID)
+            index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID,
+                                   residence: residence, placement: configuration.indexPlacement)
         }
+        index = try placeIndex(index, residence: residence, directory: directory, placement: configuration.indexPlacement)
         if configuration.lockIndexInMemory { try index.lockInMemory() }
         // The index is whole now (a half-applied batch was replayed), and it is the store's.
         index.setApplyingBatch(nil)
@@ -74,6 +77,24 @@ extension StoreEngine {
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
                            coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, mappings: mappings,
                            dictionaries: dictionaries, recovery: report)
+    }
+
+    /// The index where ``Store/Configuration/indexPlacement`` wants it: moved into shared memory or
+    /// back into the store directory when it is not there (a table in shared memory that has no
+    /// room stays where it is), and this store's leftovers in shared memory removed.
+    static func placeIndex(_ index: HashIndex, residence: IndexResidence?, directory: String,
+                           placement: Store.IndexPlacement) throws(KVError) -> HashIndex {
+        var placed = index
+        let inSharedMemory = index.sharedMemoryPath != nil
+        // A table already in shared memory stays unless told otherwise: its own bytes are part of
+        // what the memory file system has used, so asking for room again would move it out.
+        if inSharedMemory && placement == .file {
+            placed = try index.moved(into: nil, directory: directory, mapped: true) ?? index
+        } else if !inSharedMemory, let residence, residence.accepts(length: index.file.length, placement: placement) {
+            placed = try index.moved(into: residence, directory: directory, mapped: true) ?? index
+        }
+        residence?.sweep(keeping: placed.sharedMemoryPath)
+        return placed
     }
 
     /// The segments, oldest first, headers checked, states recovered. A segment whose header is
@@ -120,7 +141,9 @@ extension StoreEngine {
                                            report: inout Store.RecoveryReport) throws(KVError) -> (RecoveredLog, Int?) {
         let indexPath = directory + "/" + FileNames.index
         let opened = files.isEmpty || configuration.rebuildIndex ? nil
-            : try HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed, bootID: bootID)
+            : try HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed, bootID: bootID,
+                                 residence: IndexResidence(storeDirectory: directory, storeID: manifest.storeID,
+                                                           sharedMemoryDirectory: configuration.sharedMemoryDirectory))
         // Why an index file that exists is not used: worth reporting when it is damage.
         var distrust: String? = nil
         if let (existing, trust) = opened {
@@ -148,7 +171,7 @@ extension StoreEngine {
         let temporary = indexPath + FileNames.temporarySuffix
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()
-        try HashIndex.replace(indexPath, with: temporary)
+        try HashIndex.replace(indexPath, with: temporary, sharedMemoryPath: opened?.0.sharedMemoryPath)
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
         report.problems += log.problems
         if let distrust { report.problems.append(KVError(.corruption, distrust + "; rebuilt it from the log", path: indexPath, offset: 0)) }

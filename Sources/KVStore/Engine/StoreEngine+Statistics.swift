@@ -27,7 +27,8 @@ extension StoreEngine {
             dataBytes += Int64(max(0, dataEnd - SegmentHeader.size))
             diskBytes += (try? file.allocatedBytes()) ?? 0
         }
-        diskBytes += (try? Sys.allocatedBytes(view.index.file.fd)) ?? 0
+        // An index in shared memory takes memory, not disk.
+        if view.index.sharedMemoryPath == nil { diskBytes += (try? Sys.allocatedBytes(view.index.file.fd)) ?? 0 }
         if let names = try? Sys.listDirectory(directory) {
             for name in names where name.hasSuffix(FileNames.hintSuffix) || name == FileNames.manifest {
                 if let fd = try? Sys.open(directory + "/" + name, 0) {
@@ -47,6 +48,7 @@ extension StoreEngine {
             indexBytes: indexBytes, indexBytesPerKey: keys > 0 ? Double(indexBytes) / Double(keys) : 0,
             syncs: coordinator.syncRounds,
             mappedBytes: mapping.mappedBytes, mappedSegments: mapping.mappedSegments,
-            segmentMaps: mapping.maps, segmentUnmaps: mapping.unmaps)
+            segmentMaps: mapping.maps, segmentUnmaps: mapping.unmaps,
+            indexInSharedMemory: view.index.sharedMemoryPath != nil)
     }
 }

@@ -219,6 +219,9 @@ final class StoreEngine: Sendable {
                     try Sys.fdatasync(descriptor.fd)
                     index.setCovered(LogPosition(segmentID: file.id, offset: end), sequence: lastSequence)
                     try index.markClean()
+                    // A table in shared memory goes back into the store directory: a closed store
+                    // is a directory of its own, whatever happens to memory (a reboot) or to it.
+                    if index.sharedMemoryPath != nil { try index.moved(into: nil, directory: directory, mapped: false) }
                 } catch let error as Errno {
                     failure = error.kvError("close", path: file.path)
                 } catch let error as KVError {

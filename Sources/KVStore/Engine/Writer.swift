@@ -21,6 +21,8 @@ final class Writer: @unchecked Sendable {
     let storeID: UInt64
     let hasher: KeyHasher
     let configuration: Store.Configuration
+    /// Where a grown index may go in shared memory (``Store/Configuration/indexPlacement``).
+    let indexResidence: IndexResidence?
     let views: ViewBox
     let coordinator: SyncCoordinator
     let sealer: Sealer
@@ -54,6 +56,8 @@ final class Writer: @unchecked Sendable {
         self.storeID = storeID
         self.hasher = hasher
         self.configuration = configuration
+        indexResidence = IndexResidence(storeDirectory: directory, storeID: storeID,
+                                        sharedMemoryDirectory: configuration.sharedMemoryDirectory)
         self.views = views
         self.coordinator = coordinator
         self.sealer = sealer
@@ -440,7 +444,8 @@ final class Writer: @unchecked Sendable {
             let length = HashIndex.fileLength(capacity: HashIndex.capacity(forLiveKeys: index.liveCount + adding))
             try HashIndex.checkLockable(length: length, path: index.file.path)
         }
-        index = try index.grow(directory: directory, adding: adding, bootID: configuration.bootID ?? BootID.current())
+        index = try index.grow(directory: directory, adding: adding, bootID: configuration.bootID ?? BootID.current(),
+                               residence: indexResidence, placement: configuration.indexPlacement)
         views.publish(ReadView(index: index, segments: segments))
         if configuration.lockIndexInMemory { try index.lockInMemory() }
     }

@@ -1,11 +1,12 @@
 /// Rebuilding a table into a new file: growth, and removing tombstones.
 extension HashIndex {
     /// Copies every live slot of `self` into a new index file at `path`, sized for `liveKeys + adding`
-    /// keys at ``loadAfterGrowth``. The caller renames it into place.
-    func copy(to path: String, adding: Int, bootID: [UInt8]) throws(KVError) -> HashIndex {
+    /// keys at ``loadAfterGrowth`` (in shared memory through `residence`, when given). The caller
+    /// renames it into place.
+    func copy(to path: String, adding: Int, bootID: [UInt8], residence: IndexResidence? = nil) throws(KVError) -> HashIndex {
         let grown = try HashIndex.create(path: path, capacity: HashIndex.capacity(forLiveKeys: liveCount + adding),
                                          storeID: headerWord(IndexHeader.storeID), hashSeed: headerWord(IndexHeader.hashSeed),
-                                         generation: generation + 1, bootID: bootID)
+                                         generation: generation + 1, bootID: bootID, residence: residence)
         var live = 0
         // The new table is sized from the header's count; more live slots than that is a damaged
         // table, and copying it could fill the new one to the last slot.
@@ -15,6 +16,7 @@ extension HashIndex {
             guard h > Self.tombstoneHash else { continue }
             guard live <= counted else {
                 _ = try? Sys.unlink(path)
+                if let made = grown.sharedMemoryPath { _ = try? Sys.unlink(made) }
                 throw inconsistency("more live slots than the \(counted) counted")
             }
             try grown.insertSlot(hash: h, location: locationWord(at: slot))
@@ -35,11 +37,20 @@ extension HashIndex {
     /// that was open is rebuilt whatever its pages hold (FORMAT.md §6). A sync here would buy
     /// nothing and stall the writer for as long as the disk takes to write the whole table
     /// (~100 ms for 1 M keys here); the clean close syncs it like every other page.
-    func grow(directory: String, adding: Int, bootID: [UInt8]) throws(KVError) -> HashIndex {
+    ///
+    /// `residence`: where the grown table may go in shared memory; whether it does is decided by
+    /// its size under `placement` (``IndexResidence/accepts(length:placement:)``).
+    func grow(directory: String, adding: Int, bootID: [UInt8], residence: IndexResidence? = nil,
+              placement: Store.IndexPlacement = .file) throws(KVError) -> HashIndex {
         let path = directory + "/" + FileNames.index
         let temporary = path + FileNames.temporarySuffix
-        let grown = try copy(to: temporary, adding: adding, bootID: bootID)
-        try HashIndex.replace(path, with: temporary)
+        let length = HashIndex.fileLength(capacity: HashIndex.capacity(forLiveKeys: liveCount + adding))
+        let place = residence?.accepts(length: length, placement: placement) == true ? residence : nil
+        let grown = try copy(to: temporary, adding: adding, bootID: bootID, residence: place)
+        do { try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath) } catch {
+            if let made = grown.sharedMemoryPath { _ = try? Sys.unlink(made) }
+            throw error
+        }
         return grown
     }
 }

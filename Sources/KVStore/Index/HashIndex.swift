@@ -26,6 +26,9 @@ final class HashIndex: @unchecked Sendable {
     static let minimumCapacity = 1024
 
     let file: MappedFile
+    /// The file in shared memory this table lives in, through the link `index`
+    /// (``IndexResidence``); `nil` for a table in the store directory.
+    let sharedMemoryPath: String?
     let capacity: Int
     /// The slots, as a plain value a reader can probe without touching this object (see
     /// ``SlotTable``).
@@ -42,8 +45,9 @@ final class HashIndex: @unchecked Sendable {
     }
 
     /// Wraps a mapped index file whose header has been validated.
-    init(file: MappedFile, capacity: Int) {
+    init(file: MappedFile, capacity: Int, sharedMemoryPath: String? = nil) {
         self.file = file
+        self.sharedMemoryPath = sharedMemoryPath
         self.capacity = capacity
         self.table = SlotTable(slots: file.base + IndexHeader.pageSize, capacity: capacity)
     }

@@ -4,23 +4,14 @@ import Glibc
 
 /// Creating, opening, validating and closing the `index` file (FORMAT.md §4).
 extension HashIndex {
-    /// Creates a new, empty index file at `path` (any existing file is replaced) and maps it.
+    /// Creates a new, empty index file at `path` (any existing file is replaced) and maps it; with
+    /// `residence`, the file is made in shared memory and `path` becomes a link to it.
     static func create(path: String, capacity: Int, storeID: UInt64, hashSeed: UInt64, generation: UInt64,
-                       bootID: [UInt8]) throws(KVError) -> HashIndex {
-        let fd: Int32
-        do { fd = try Sys.open(path, O_RDWR | O_CREAT | O_TRUNC) } catch { throw error.kvError("open", path: path) }
+                       bootID: [UInt8], residence: IndexResidence? = nil) throws(KVError) -> HashIndex {
         let length = fileLength(capacity: capacity)
-        do {
-            // Preallocated, not ftruncate'd: first writes into a sparse mapping cost ~14× more here,
-            // and a hole on a full disk would turn a store into SIGBUS.
-            try Sys.allocate(fd, offset: 0, length: Int64(length))
-        } catch {
-            Sys.close(fd)
-            _ = try? Sys.unlink(path)
-            throw error.kvError("posix_fallocate", path: path)
-        }
+        let (fd, sharedMemoryPath) = try makeFile(path: path, length: length, residence: residence)
         let file: MappedFile
-        do { file = try MappedFile(fd: fd, path: path, length: length, writable: true, ownsDescriptor: true) } catch {
+        do { file = try MappedFile(fd: fd, path: sharedMemoryPath ?? path, length: length, writable: true, ownsDescriptor: true) } catch {
             Sys.close(fd)
             throw error
         }
@@ -34,9 +25,49 @@ extension HashIndex {
         h.storeLE(generation, at: IndexHeader.generation)
         h.storeLE(IndexHeader.stateOpen, at: IndexHeader.state)
         bootID.withUnsafeBytes { (h + IndexHeader.bootID).copyMemory(from: $0.baseAddress!, byteCount: 16) }
-        let index = HashIndex(file: file, capacity: capacity)
+        let index = HashIndex(file: file, capacity: capacity, sharedMemoryPath: sharedMemoryPath)
         index.adviseForProbes(prefetch: false)
         return index
+    }
+
+    /// A new file of `length` bytes, allocated, for a table at `path`: in shared memory with a link
+    /// at `path` when `residence` is given and the memory file system takes it (else, as for every
+    /// other table, a regular file at `path`). Returns its descriptor and the shared-memory path.
+    static func makeFile(path: String, length: Int, residence: IndexResidence?) throws(KVError) -> (Int32, String?) {
+        if let residence {
+            let target = residence.newPath()
+            if let fd = try? Sys.open(target, O_RDWR | O_CREAT | O_EXCL) {
+                // Allocated now: a memory file system that fills up later would SIGBUS a write.
+                if (try? Sys.allocate(fd, offset: 0, length: Int64(length))) != nil {
+                    _ = try? Sys.unlink(path)
+                    do {
+                        try Sys.symbolicLink(target, at: path)
+                        return (fd, target)
+                    } catch {
+                        Sys.close(fd)
+                        _ = try? Sys.unlink(target)
+                        throw error.kvError("symlink", path: path)
+                    }
+                }
+                // No room after all (another process took it): the store directory then.
+                Sys.close(fd)
+                _ = try? Sys.unlink(target)
+            }
+        }
+        // A link left at `path` must not be followed into another file: a new regular file.
+        if Sys.isSymbolicLink(path) { _ = try? Sys.unlink(path) }
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDWR | O_CREAT | O_TRUNC) } catch { throw error.kvError("open", path: path) }
+        do {
+            // Preallocated, not ftruncate'd: first writes into a sparse mapping cost ~14× more here,
+            // and a hole on a full disk would turn a store into SIGBUS.
+            try Sys.allocate(fd, offset: 0, length: Int64(length))
+        } catch {
+            Sys.close(fd)
+            _ = try? Sys.unlink(path)
+            throw error.kvError("posix_fallocate", path: path)
+        }
+        return (fd, nil)
     }
 
     private static var magic: [UInt8] { IndexHeader.magic }
@@ -53,7 +84,16 @@ extension HashIndex {
     /// Opens and validates an existing index file. Returns `nil` when it cannot be trusted at all
     /// (missing, damaged, from another store, or left open before a reboot); the caller rebuilds.
     /// Throws when the file is there but cannot be read (EACCES, EIO…): a rebuild would hide that.
-    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8], writable: Bool = true) throws(KVError) -> (HashIndex, Trust)? {
+    ///
+    /// An `index` that is a symbolic link is followed only into a file of `residence` (this store
+    /// directory's, in shared memory); any other link is not trusted.
+    static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8], writable: Bool = true,
+                     residence: IndexResidence? = nil) throws(KVError) -> (HashIndex, Trust)? {
+        var sharedMemoryPath: String? = nil
+        if Sys.isSymbolicLink(path) {
+            guard let target = Sys.linkTarget(path), let residence, residence.owns(target) else { return nil }
+            sharedMemoryPath = target
+        }
         let fd: Int32
         do { fd = try Sys.open(path, writable ? O_RDWR : O_RDONLY) } catch where error == .notFound { return nil } catch {
             throw error.kvError("open", path: path)
@@ -94,10 +134,10 @@ extension HashIndex {
             guard writable else { return nil }
             do { try Sys.allocate(fd, offset: 0, length: Int64(size)) } catch { throw error.kvError("posix_fallocate", path: path) }
         }
-        let file = try MappedFile(fd: fd, path: path, length: size, writable: writable, ownsDescriptor: true)
+        let file = try MappedFile(fd: fd, path: sharedMemoryPath ?? path, length: size, writable: writable, ownsDescriptor: true)
         owned = false
         let h = UnsafeRawPointer(file.base)
-        let index = HashIndex(file: file, capacity: capacity)
+        let index = HashIndex(file: file, capacity: capacity, sharedMemoryPath: sharedMemoryPath)
         guard index.countsArePlausible else { return nil }
         index.adviseForProbes(prefetch: true)
         switch h.loadLE(UInt32.self, at: IndexHeader.state) {
@@ -214,9 +254,18 @@ extension HashIndex {
     /// (EIO) stops the replacement: readers of the old file could never learn of the new one and
     /// would read stale slots for as long as they stay open. Growth then fails before its write
     /// publishes anything; an open fails and can be tried again.
-    static func replace(_ path: String, with temporary: String) throws(KVError) {
+    ///
+    /// `sharedMemoryPath` is the replaced table's file in shared memory, if it lived there: it is
+    /// removed once the rename is done (readers that still map it keep it until they let go).
+    static func replace(_ path: String, with temporary: String, sharedMemoryPath: String? = nil) throws(KVError) {
+        defer {
+            if let sharedMemoryPath, Sys.linkTarget(path) != sharedMemoryPath { _ = try? Sys.unlink(sharedMemoryPath) }
+        }
         let old: Int32?
-        do { old = try Sys.open(path, O_RDWR) } catch where error == .notFound { old = nil } catch {
+        // A link is followed only into the table being replaced: any other link leads to a file
+        // that is not this store's index (a copy's link to the original's), which is never marked.
+        do { old = try Sys.open(sharedMemoryPath ?? path, O_RDWR | O_NOFOLLOW) }
+        catch where error == .notFound || error == .tooManySymbolicLinks { old = nil } catch {
             _ = try? Sys.unlink(temporary)
             throw error.kvError("open", path: path)
         }

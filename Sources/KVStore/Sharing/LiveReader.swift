@@ -22,14 +22,17 @@ final class LiveReader: Sendable {
     let descriptors: DescriptorCache
     /// The store directory, read-only: what the writer's lock is tested on.
     let directoryFD: Int32
+    /// The writer's index may be in shared memory, behind the link `index`: followed only there.
+    let residence: IndexResidence?
     /// One refresh at a time; gets never take it unless they found something changed.
     private let refreshing = Mutex(())
     /// The views every reader takes; set once, by the open, before the store is shared.
     private let box = Mutex<ViewBox?>(nil)
 
     init(directory: String, storeID: UInt64, hashSeed: UInt64, hasher: KeyHasher, bootID: [UInt8],
-         descriptors: DescriptorCache, directoryFD: Int32) {
+         descriptors: DescriptorCache, directoryFD: Int32, sharedMemoryDirectory: String = "/dev/shm") {
         self.directory = directory
+        residence = IndexResidence(storeDirectory: directory, storeID: storeID, sharedMemoryDirectory: sharedMemoryDirectory)
         self.storeID = storeID
         self.hashSeed = hashSeed
         self.hasher = hasher
@@ -83,7 +86,7 @@ final class LiveReader: Sendable {
             while true {
                 let alive = try writerIsAlive()
                 guard let (index, trust) = try HashIndex.open(path: indexPath, storeID: storeID, hashSeed: hashSeed,
-                                                              bootID: bootID, writable: false) else { break }
+                                                              bootID: bootID, writable: false, residence: residence) else { break }
                 let mark = index.replacedToken
                 // A writer marks the old file just before it renames the new one over it: wait for
                 // the rename while that writer lives (a loaded machine can hold it between the two

@@ -30,7 +30,8 @@ extension StoreEngine {
         let descriptors = DescriptorCache(limit: configuration.maximumOpenFiles ?? DescriptorCache.defaultLimit())
         // From here on the reader owns the directory descriptor (its deinit closes it).
         let live = LiveReader(directory: directory, storeID: manifest.storeID, hashSeed: manifest.hashSeed, hasher: hasher,
-                              bootID: configuration.bootID ?? BootID.current(), descriptors: descriptors, directoryFD: directoryFD)
+                              bootID: configuration.bootID ?? BootID.current(), descriptors: descriptors, directoryFD: directoryFD,
+                              sharedMemoryDirectory: configuration.sharedMemoryDirectory)
         let choice = try live.choose(rebuild: configuration.rebuildIndex, following: false)
         if configuration.lockIndexInMemory { try choice.index.lockInMemory() }
         let views = ViewBox(ReadView(index: choice.index, segments: SegmentTable(choice.files), watch: choice.watch,

@@ -34,6 +34,36 @@ extension Store {
         case periodic(Duration)
     }
 
+    /// Where a writer keeps the hash index while the store is open.
+    ///
+    /// The index takes about 32 bytes per key, and every put writes to a random page of it. Kept
+    /// in a file of the store directory, those pages are written back by the kernel while the
+    /// store runs, and each later write to a page written back takes a fault: past the kernel's
+    /// dirty-memory threshold (a tenth of memory by default), which a 3 GB index of 100 M keys
+    /// passes, that is most of a put's time (fill at 100 M keys: 0.16–0.19 × the rate at 1 M).
+    /// In shared memory (`/dev/shm`, a memory file system), nothing is written back while the store
+    /// is open. The store directory then holds `index` as a symbolic link to that file; a clean
+    /// close writes the index back into the directory as a regular file. A process that dies
+    /// (`kill -9`) leaves the shared-memory file, and the next open in the same boot uses it as it
+    /// would the file; after a reboot it is gone and the index is rebuilt from the hint files, as
+    /// it is for an index left open before a power loss either way. See <doc:MappingAndMemory>.
+    ///
+    /// ```swift
+    /// var configuration = Store.Configuration()
+    /// configuration.indexPlacement = .file   // never in /dev/shm
+    /// ```
+    public enum IndexPlacement: Sendable, Hashable {
+        /// In shared memory when the index is at least 64 MiB (about 2 M keys), `/dev/shm` is a
+        /// memory file system with room for it and 64 MiB more, and it takes at most a quarter of
+        /// physical memory; in the store directory otherwise.
+        case automatic
+        /// In shared memory whenever `/dev/shm` is a memory file system with room for it; in the
+        /// store directory otherwise.
+        case sharedMemory
+        /// Always in the store directory, mapped.
+        case file
+    }
+
     /// Settings for opening a ``Store``. Every field has a default.
     ///
     /// ```swift
@@ -102,6 +132,14 @@ extension Store {
         /// (`RLIMIT_MEMLOCK`, `ulimit -l`). Without it, the index is advised for random access and,
         /// when it fits in memory, read ahead into the page cache at open.
         public var lockIndexInMemory: Bool = false
+        /// Where a writer keeps the index while the store is open. Default: ``IndexPlacement/automatic``.
+        ///
+        /// ```swift
+        /// var configuration = Store.Configuration()
+        /// configuration.expectedKeyCount = 100_000_000
+        /// configuration.indexPlacement = .sharedMemory   // 3.1 GB in /dev/shm while open
+        /// ```
+        public var indexPlacement: IndexPlacement = .automatic
         /// Opens a **live reader**: without taking the store's lock and without changing any
         /// file, whether or not another process (or this one) has the store open for writing.
         /// Reads, cursors, statistics and ``Store/verify()`` work; writes throw
@@ -131,6 +169,8 @@ extension Store {
         public var rebuildProgress: (@Sendable (RebuildProgress) -> Void)? = nil
 
         /// Test seams, not public API.
+        /// The memory file system a writer puts a large index in (``indexPlacement``).
+        var sharedMemoryDirectory = "/dev/shm"
         var hasher: KeyHasher? = nil
         var bootID: [UInt8]? = nil
         /// Rebuild the index from the log on open whatever the existing one says (under the lock,

@@ -31,6 +31,9 @@ extension Store {
         public var segmentMaps: Int = 0
         /// Mappings of sealed segments undone since the store was opened.
         public var segmentUnmaps: Int = 0
+        /// Whether the index is in shared memory (`/dev/shm`) rather than in the store directory
+        /// (``Configuration-swift.struct/indexPlacement``). Its bytes are then not in ``diskBytes``.
+        public var indexInSharedMemory: Bool = false
     }
 
     /// Counts the store's keys and bytes. Walks the whole index: O(number of keys).

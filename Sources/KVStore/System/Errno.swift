@@ -15,6 +15,8 @@ struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
     static let notFound = Errno(ENOENT)
     static let exists = Errno(EEXIST)
     static let ioError = Errno(EIO)
+    /// `O_NOFOLLOW` met a symbolic link.
+    static let tooManySymbolicLinks = Errno(ELOOP)
     /// Not an errno of the system: `Sys.open` found something other than a regular file.
     static let notRegularFile = Errno(-1)
 

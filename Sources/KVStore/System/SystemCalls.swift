@@ -7,7 +7,7 @@ import Synchronization
 /// The names of the system calls the store makes. Fault-injection hooks see these.
 enum SystemCall: String, Sendable, CaseIterable {
     case open, pread, pwrite, fdatasync, fsync, fallocate, ftruncate
-    case mmap, msync, mlock, flock, rename, unlink, mkdir, fstat, readdir, link, rmdir
+    case mmap, msync, mlock, flock, rename, unlink, mkdir, fstat, readdir, link, rmdir, symlink, readlink, statfs
 }
 
 /// Every system call the store makes goes through here, so that there is one place that retries
@@ -341,6 +341,31 @@ enum Sys {
     static func link(_ existing: String, _ new: String) throws(Errno) {
         try SystemHooks.check(.link, path: new)
         if Glibc.link(existing, new) != 0 { throw Errno.current }
+    }
+
+    /// A symbolic link at `path` that points at `target`.
+    static func symbolicLink(_ target: String, at path: String) throws(Errno) {
+        try SystemHooks.check(.symlink, path: path)
+        if Glibc.symlink(target, path) != 0 { throw Errno.current }
+    }
+
+    /// What the symbolic link at `path` points at, or `nil` when `path` is not one (or is missing).
+    static func linkTarget(_ path: String) -> String? {
+        guard (try? SystemHooks.check(.readlink, path: path)) != nil else { return nil }
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = Glibc.readlink(path, &buffer, 4096)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether `path` is on a memory file system (tmpfs), and how many bytes it has free: `nil`
+    /// when it cannot be asked (missing, EACCES).
+    static func memoryFileSystemSpace(_ path: String) -> (isMemory: Bool, available: Int64)? {
+        guard (try? SystemHooks.check(.statfs, path: path)) != nil else { return nil }
+        var memory: Int32 = 0
+        var available: Int64 = 0
+        guard kv_file_system_space(path, &memory, &available) == 0 else { return nil }
+        return (memory == 1, available)
     }
 
     static func removeDirectory(_ path: String) throws(Errno) {

@@ -79,7 +79,7 @@ struct StatCommand: ParsableCommand {
             "Index:",
             "  Capacity: \(Format.count(st.indexCapacity)) slots",
             "  Load: \(Format.percent(st.indexLoad))",
-            "  File: \(Format.bytes(st.indexBytes))",
+            "  File: \(Format.bytes(st.indexBytes))" + (st.indexInSharedMemory ? " in shared memory (/dev/shm, while the writer has it open)" : ""),
             "  Bytes per key: \(Format.fixed(st.indexBytesPerKey, digits: 1))",
         ]
         if !dictionaries.isEmpty {
@@ -128,6 +128,7 @@ struct StatCommand: ParsableCommand {
             ("indexLoad", .double(st.indexLoad)),
             ("indexBytes", .int(st.indexBytes)),
             ("indexBytesPerKey", .double(st.indexBytesPerKey)),
+            ("indexInSharedMemory", .bool(st.indexInSharedMemory)),
             ("scanned", .bool(s != nil)),
             ("dictionaries", .array(dictionaries.map { d in
                 var entry: [(String, JSON)] = [("id", .int(Int(d.id))), ("bytes", .int(d.bytes)), ("trainedOn", .int(d.trainedOn)),

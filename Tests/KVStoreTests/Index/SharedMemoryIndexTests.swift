@@ -1,0 +1,270 @@
+@testable import KVStore
+import Foundation
+import Testing
+
+func sharedMemoryIsAMemoryFileSystem() -> Bool { Sys.memoryFileSystemSpace("/dev/shm")?.isMemory == true }
+
+/// The index a writer keeps in shared memory (``Store/IndexPlacement``, FORMAT.md §4.4): a link
+/// `index` into a memory file system while open, a regular file again after a clean close, trusted
+/// after a crash in the same boot, rebuilt when the memory is gone, never shared with a copy.
+@Suite("Index: in shared memory", .enabled(if: sharedMemoryIsAMemoryFileSystem(), "/dev/shm is not a tmpfs here"))
+struct SharedMemoryIndexTests {
+    /// A directory of its own in `/dev/shm` (a memory file system) for the store's index files,
+    /// so that tests neither see nor remove anybody else's.
+    static func withSharedMemoryDirectory<R>(_ body: (String) throws -> R) throws -> R {
+        let path = "/dev/shm/kvstore-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try body(path)
+    }
+
+    static func configuration(_ sharedMemory: String, placement: Store.IndexPlacement = .sharedMemory) -> Store.Configuration {
+        var configuration = Store.Configuration()
+        configuration.indexPlacement = placement
+        configuration.sharedMemoryDirectory = sharedMemory
+        configuration.segmentSize = 64 << 10
+        return configuration
+    }
+
+    static func files(in directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+    }
+
+    static func fill(_ store: Store, keys: Range<Int>, round: Int = 0) throws {
+        for i in keys { try store.set("value \(i) of round \(round)", forKey: "key\(i)") }
+    }
+
+    static func expectFilled(_ store: Store, keys: Range<Int>, round: Int = 0) throws {
+        for i in keys { #expect(try store.string(forKey: "key\(i)") == "value \(i) of round \(round)") }
+        #expect(try store.statistics.keys == keys.count)
+    }
+
+    @Test func indexIsInSharedMemoryWhileOpenAndARegularFileAfterClose() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                let index = dir + "/index"
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<500)
+                    #expect(Sys.isSymbolicLink(index))
+                    let held = try Self.files(in: shm)
+                    #expect(held.count == 1)
+                    #expect(Sys.linkTarget(index) == shm + "/" + held[0])
+                    try store.close()
+                }
+                #expect(!Sys.isSymbolicLink(index))
+                #expect(Sys.kind(of: index) == .file)
+                #expect(try Self.files(in: shm).isEmpty)
+                // Trusted as closed cleanly, and moved into shared memory again.
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .clean)
+                #expect(Sys.isSymbolicLink(index))
+                try Self.expectFilled(store, keys: 0..<500)
+                try store.close()
+                #expect(try Self.files(in: shm).isEmpty)
+            }
+        }
+    }
+
+    @Test func indexInSharedMemoryIsTrustedAfterACrashInTheSameBoot() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<3000)
+                    store.simulateCrash()
+                }
+                #expect(Sys.isSymbolicLink(dir + "/index"))
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .replayed)
+                try Self.expectFilled(store, keys: 0..<3000)
+                #expect(try Self.files(in: shm).count == 1)
+                try store.close()
+            }
+        }
+    }
+
+    @Test func indexLostWithSharedMemoryIsRebuilt() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<2000)
+                    try store.removeValue(forKey: "key7")
+                    store.simulateCrash()
+                }
+                // What a reboot does to a memory file system.
+                for name in try Self.files(in: shm) { try FileManager.default.removeItem(atPath: shm + "/" + name) }
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .rebuilt)
+                #expect(try store.value(forKey: "key7") == nil)
+                for i in 0..<2000 where i != 7 { #expect(try store.string(forKey: "key\(i)") == "value \(i) of round 0") }
+                #expect(Sys.linkTarget(dir + "/index").map { FileManager.default.fileExists(atPath: $0) } ?? true)
+                try store.close()
+                #expect(Sys.kind(of: dir + "/index") == .file)
+            }
+        }
+    }
+
+    @Test func copyOfACrashedStoreDoesNotUseTheOriginalsIndex() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { parent in
+                let original = parent + "/original", copy = parent + "/copy"
+                do {
+                    let store = try Store(path: original, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<1000)
+                    store.simulateCrash()
+                }
+                let held = try Self.files(in: shm)
+                #expect(held.count == 1)
+                let before = try Data(contentsOf: URL(fileURLWithPath: shm + "/" + held[0]))
+                let cp = Process()
+                cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+                cp.arguments = ["-a", original, copy]
+                try cp.run()
+                cp.waitUntilExit()
+                #expect(cp.terminationStatus == 0)
+                #expect(Sys.isSymbolicLink(copy + "/index"))
+                do {
+                    let store = try Store(path: copy, configuration: Self.configuration(shm))
+                    #expect(store.recoveryReport.indexTrust == .rebuilt)
+                    try store.set("only in the copy", forKey: "key1")
+                    #expect(try store.string(forKey: "key1") == "only in the copy")
+                    try store.close()
+                }
+                // The original's file is as the crash left it, and the original still trusts it.
+                #expect(try Data(contentsOf: URL(fileURLWithPath: shm + "/" + held[0])) == before)
+                let store = try Store(path: original, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .replayed)
+                try Self.expectFilled(store, keys: 0..<1000)
+                try store.close()
+                #expect(try Self.files(in: shm).isEmpty)
+            }
+        }
+    }
+
+    @Test func grownIndexStaysInSharedMemoryAndTheOldFileIsRemoved() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                let first = try Self.files(in: shm)
+                try Self.fill(store, keys: 0..<5000)  // 1,024 slots at first: grows three times
+                let now = try Self.files(in: shm)
+                #expect(now.count == 1)
+                #expect(now != first)
+                #expect(Sys.linkTarget(dir + "/index") == shm + "/" + now[0])
+                try Self.expectFilled(store, keys: 0..<5000)
+                try store.close()
+                #expect(try Self.files(in: shm).isEmpty)
+            }
+        }
+    }
+
+    @Test func leftoversOfThisStoreInSharedMemoryAreRemovedAtOpen() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<100)
+                    store.simulateCrash()
+                }
+                let live = try Self.files(in: shm)[0]
+                // A table a writer made and died before linking (its growth), and a stranger's file.
+                let stem = live.dropLast(IndexResidence.suffix.count)
+                let orphan = stem[..<(try #require(stem.lastIndex(of: "-")))] + "-abc123" + IndexResidence.suffix
+                let stranger = "kvstore-0-0-0-abc" + IndexResidence.suffix
+                for name in [orphan, stranger] { _ = FileManager.default.createFile(atPath: shm + "/" + name, contents: Data([1, 2, 3])) }
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(try Self.files(in: shm) == [live, stranger].sorted())
+                try store.close()
+                #expect(try Self.files(in: shm) == [stranger])
+            }
+        }
+    }
+
+    @Test func placementFileMovesTheIndexOutOfSharedMemory() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<1000)
+                    store.simulateCrash()
+                }
+                let store = try Store(path: dir, configuration: Self.configuration(shm, placement: .file))
+                #expect(store.recoveryReport.indexTrust == .replayed)
+                #expect(Sys.kind(of: dir + "/index") == .file && !Sys.isSymbolicLink(dir + "/index"))
+                #expect(try Self.files(in: shm).isEmpty)
+                try Self.fill(store, keys: 1000..<1100)
+                try Self.expectFilled(store, keys: 0..<1100)
+                try store.close()
+            }
+        }
+    }
+
+    @Test func automaticPlacementKeepsASmallIndexInTheStoreDirectory() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                let store = try Store(path: dir, configuration: Self.configuration(shm, placement: .automatic))
+                try Self.fill(store, keys: 0..<100)
+                #expect(!Sys.isSymbolicLink(dir + "/index"))
+                #expect(try Self.files(in: shm).isEmpty)
+                try store.close()
+            }
+        }
+    }
+
+    @Test func linkToAFileElsewhereIsNotFollowed() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm, placement: .file))
+                    try Self.fill(store, keys: 0..<300)
+                    try store.close()
+                }
+                // An `index` that links to a file that is not this store's, in shared memory or not.
+                let foreign = shm + "/not-an-index"
+                try FileManager.default.moveItem(atPath: dir + "/index", toPath: foreign)
+                let before = try Data(contentsOf: URL(fileURLWithPath: foreign))
+                try Sys.symbolicLink(foreign, at: dir + "/index")
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .rebuilt)
+                try Self.expectFilled(store, keys: 0..<300)
+                try store.close()
+                #expect(try Data(contentsOf: URL(fileURLWithPath: foreign)) == before)
+            }
+        }
+    }
+
+    @Test func liveReaderFollowsTheIndexIntoSharedMemoryAndBackOut() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                let writer = try Store(path: dir, configuration: Self.configuration(shm))
+                try Self.fill(writer, keys: 0..<200)
+                var readOnly = Self.configuration(shm)
+                readOnly.readOnly = true
+                let reader = try Store(path: dir, configuration: readOnly)
+                #expect(try reader.string(forKey: "key5") == "value 5 of round 0")
+                try Self.fill(writer, keys: 200..<4000)  // grows: a new file in shared memory
+                #expect(try reader.string(forKey: "key3999") == "value 3999 of round 0")
+                try writer.close()  // moved back into the store directory
+                #expect(try reader.string(forKey: "key2500") == "value 2500 of round 0")
+                #expect(try reader.statistics.keys == 4000)
+                try reader.close()
+            }
+        }
+    }
+
+    @Test func residenceOwnsOnlyThisStoreDirectorysFiles() throws {
+        try withTemporaryDirectory { dir in
+            let residence = try #require(IndexResidence(storeDirectory: dir, storeID: 0xABC, sharedMemoryDirectory: "/dev/shm"))
+            let mine = residence.newPath()
+            #expect(residence.owns(mine))
+            #expect(mine.hasPrefix("/dev/shm/kvstore-abc-"))
+            #expect(!residence.owns(mine.replacingOccurrences(of: "/dev/shm/", with: "/tmp/")))
+            #expect(!residence.owns(residence.directory + "/" + residence.prefix + IndexResidence.suffix))
+            #expect(!residence.owns(residence.directory + "/" + residence.prefix + "x/y" + IndexResidence.suffix))
+            let other = try #require(IndexResidence(storeDirectory: dir, storeID: 0xABD, sharedMemoryDirectory: "/dev/shm"))
+            #expect(!other.owns(mine))
+        }
+    }
+}

@@ -221,7 +221,7 @@ final class StoreEngine: Sendable {
                     try index.markClean()
                     // A table in shared memory goes back into the store directory: a closed store
                     // is a directory of its own, whatever happens to memory (a reboot) or to it.
-                    if index.sharedMemoryPath != nil { try index.moved(into: nil, directory: directory, mapped: false) }
+                    if index.sharedMemoryPath != nil { try index.checkpoint(directory: directory) }
                 } catch let error as Errno {
                     failure = error.kvError("close", path: file.path)
                 } catch let error as KVError {

@@ -29,6 +29,9 @@ final class HashIndex: @unchecked Sendable {
     /// The file in shared memory this table lives in, through the link `index`
     /// (``IndexResidence``); `nil` for a table in the store directory.
     let sharedMemoryPath: String?
+    /// The pages written since this table was copied from the file the store was opened with,
+    /// when that file was kept (``IndexResidence``): a clean close then writes only those.
+    let dirtyPages: DirtyPages?
     let capacity: Int
     /// The slots, as a plain value a reader can probe without touching this object (see
     /// ``SlotTable``).
@@ -45,9 +48,10 @@ final class HashIndex: @unchecked Sendable {
     }
 
     /// Wraps a mapped index file whose header has been validated.
-    init(file: MappedFile, capacity: Int, sharedMemoryPath: String? = nil) {
+    init(file: MappedFile, capacity: Int, sharedMemoryPath: String? = nil, tracksDirtyPages: Bool = false) {
         self.file = file
         self.sharedMemoryPath = sharedMemoryPath
+        dirtyPages = tracksDirtyPages ? DirtyPages(length: file.length) : nil
         self.capacity = capacity
         self.table = SlotTable(slots: file.base + IndexHeader.pageSize, capacity: capacity)
     }
@@ -119,6 +123,7 @@ final class HashIndex: @unchecked Sendable {
 
     /// Points an existing slot at a newer record.
     @inline(__always) func update(slot: Int, location: UInt64) {
+        dirtyPages?.markSlot(slot)
         slotWord(slot, 1).pointee.store(location.littleEndian, ordering: .releasing)
     }
 
@@ -126,6 +131,7 @@ final class HashIndex: @unchecked Sendable {
     func remove(slot: Int) {
         let live = liveCount, tombstones = tombstoneCount
         beginChange(kind: 2, slot: slot, live: live, tombstones: tombstones)
+        dirtyPages?.markSlot(slot)
         slotWord(slot, 0).pointee.store(Self.tombstoneHash.littleEndian, ordering: .releasing)
         setCounts(live: max(0, live - 1), tombstones: tombstones + 1)
         setHeaderWord(IndexHeader.pendingChange, 0)
@@ -219,6 +225,7 @@ final class HashIndex: @unchecked Sendable {
 
     /// Publishes a slot: location first, then the hash that makes it visible.
     @inline(__always) private func fill(_ slot: Int, hash: UInt64, location: UInt64) {
+        dirtyPages?.markSlot(slot)
         slotWord(slot, 1).pointee.store(location.littleEndian, ordering: .relaxed)
         slotWord(slot, 0).pointee.store(hash.littleEndian, ordering: .releasing)
     }

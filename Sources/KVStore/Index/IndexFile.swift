@@ -33,12 +33,17 @@ extension HashIndex {
     /// A new file of `length` bytes, allocated, for a table at `path`: in shared memory with a link
     /// at `path` when `residence` is given and the memory file system takes it (else, as for every
     /// other table, a regular file at `path`). Returns its descriptor and the shared-memory path.
-    static func makeFile(path: String, length: Int, residence: IndexResidence?) throws(KVError) -> (Int32, String?) {
+    ///
+    /// `allocate: false` is for a caller that writes every byte of the file with `pwrite` before
+    /// mapping it (which allocates it as well, and fails cleanly when there is no room).
+    static func makeFile(path: String, length: Int, residence: IndexResidence?, allocate: Bool = true) throws(KVError) -> (Int32, String?) {
         if let residence {
             let target = residence.newPath()
             if let fd = try? Sys.open(target, O_RDWR | O_CREAT | O_EXCL) {
                 // Allocated now: a memory file system that fills up later would SIGBUS a write.
-                if (try? Sys.allocate(fd, offset: 0, length: Int64(length))) != nil {
+                let sized = allocate ? (try? Sys.allocate(fd, offset: 0, length: Int64(length))) != nil
+                    : (try? Sys.truncate(fd, length: Int64(length))) != nil
+                if sized {
                     _ = try? Sys.unlink(path)
                     do {
                         try Sys.symbolicLink(target, at: path)

@@ -81,35 +81,40 @@ struct IndexResidence: Sendable {
 /// Moving a table between shared memory and the store directory: byte for byte, so the header
 /// (trust, covered position, counts) moves with it.
 extension HashIndex {
+    /// The file the store was opened with, kept under another name while its table is in shared
+    /// memory, so that a clean close writes back only the pages changed since (``DirtyPages``).
+    /// It ends in `.tmp`: a writer that dies leaves it stale, and the next open removes it.
+    static func basePath(in directory: String) -> String {
+        directory + "/" + FileNames.index + ".base" + FileNames.temporarySuffix
+    }
+
     /// Copies this table into a new file that then replaces `directory/index`: in shared memory
     /// when `residence` is given (a writer's open), else a regular file in the store directory,
     /// synced before the rename (a clean close, or ``Store/IndexPlacement/file``).
     /// Returns the new table, mapped, when `mapped`; `self` when shared memory has no room.
+    ///
+    /// Moving a regular file into shared memory keeps that file as ``basePath(in:)`` and the new
+    /// table tracks the pages it changes.
     @discardableResult
     func moved(into residence: IndexResidence?, directory: String, mapped: Bool) throws(KVError) -> HashIndex? {
         let path = directory + "/" + FileNames.index
         let temporary = path + FileNames.temporarySuffix
+        let base = Self.basePath(in: directory)
         let length = file.length
-        let (fd, sharedMemory) = try HashIndex.makeFile(path: temporary, length: length, residence: residence)
+        let (fd, sharedMemory) = try HashIndex.makeFile(path: temporary, length: length, residence: residence, allocate: residence == nil)
         var owned = true
         defer { if owned { Sys.close(fd) } }
-        let written = temporary
         func abandon() {
-            _ = try? Sys.unlink(written)
+            _ = try? Sys.unlink(temporary)
             if let sharedMemory { _ = try? Sys.unlink(sharedMemory) }
         }
         if residence != nil && sharedMemory == nil {
             abandon()
             return self
         }
-        var offset = 0
-        while offset < length {
-            let count = min(Self.moveChunk, length - offset)
-            do { try Sys.pwrite(fd, UnsafeRawPointer(file.base + offset), count, Int64(offset)) } catch {
-                abandon()
-                throw error.kvError("pwrite", path: temporary, offset: Int64(offset))
-            }
-            offset += count
+        do { try copyPages(to: fd, path: temporary, first: 0, count: (length + IndexHeader.pageSize - 1) / IndexHeader.pageSize) } catch {
+            abandon()
+            throw error
         }
         if sharedMemory == nil {
             do { try Sys.fdatasync(fd) } catch {
@@ -117,6 +122,10 @@ extension HashIndex {
                 throw error.kvError("fdatasync", path: temporary)
             }
         }
+        // The file being left keeps its bytes under the base name (a second name of the same
+        // inode), when it is a regular file and the table goes into shared memory.
+        _ = try? Sys.unlink(base)
+        let keepsBase = sharedMemory != nil && sharedMemoryPath == nil && (try? Sys.link(path, base)) != nil
         var moved: HashIndex? = nil
         if mapped {
             let mapping: MappedFile
@@ -125,7 +134,7 @@ extension HashIndex {
                 throw error
             }
             owned = false
-            moved = HashIndex(file: mapping, capacity: capacity, sharedMemoryPath: sharedMemory)
+            moved = HashIndex(file: mapping, capacity: capacity, sharedMemoryPath: sharedMemory, tracksDirtyPages: keepsBase)
             moved?.adviseForProbes(prefetch: false)
         }
         try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath)
@@ -135,5 +144,100 @@ extension HashIndex {
         return moved
     }
 
+    /// Writes this table in shared memory back into the store directory at a clean close: only
+    /// the pages changed since open, into the file the store was opened with, when that file was
+    /// kept and this table is the one copied from it (no growth since); all of it otherwise.
+    func checkpoint(directory: String) throws(KVError) {
+        let base = Self.basePath(in: directory)
+        guard let dirtyPages, let fd = try? Sys.open(base, O_RDWR | O_NOFOLLOW) else {
+            _ = try? Sys.unlink(base)
+            try moved(into: nil, directory: directory, mapped: false)
+            return
+        }
+        var closed = false
+        defer { if !closed { Sys.close(fd) } }
+        guard (try? Sys.fileSize(fd)) == Int64(file.length) else {
+            _ = try? Sys.unlink(base)
+            try moved(into: nil, directory: directory, mapped: false)
+            return
+        }
+        try copyPages(to: fd, path: base, first: 0, count: 1)  // the header: clean, covered, counts
+        try dirtyPages.forEachRun { (first, count) throws(KVError) in try copyPages(to: fd, path: base, first: first, count: count) }
+        do { try Sys.fdatasync(fd) } catch { throw error.kvError("fdatasync", path: base) }
+        assert(fileMatches(fd), "a page changed in shared memory was not marked dirty")
+        Sys.close(fd)
+        closed = true
+        try HashIndex.replace(directory + "/" + FileNames.index, with: base, sharedMemoryPath: sharedMemoryPath)
+        do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
+    }
+
+    /// Pages `first ..< first + count` of this table written at the same offsets of `fd`.
+    private func copyPages(to fd: Int32, path: String, first: Int, count: Int) throws(KVError) {
+        var offset = first * IndexHeader.pageSize
+        let end = min(file.length, (first + count) * IndexHeader.pageSize)
+        while offset < end {
+            let n = min(Self.moveChunk, end - offset)
+            do { try Sys.pwrite(fd, UnsafeRawPointer(file.base + offset), n, Int64(offset)) } catch {
+                throw error.kvError("pwrite", path: path, offset: Int64(offset))
+            }
+            offset += n
+        }
+    }
+
+    /// Debug builds: whether `fd` now holds exactly this table's bytes.
+    private func fileMatches(_ fd: Int32) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: Self.moveChunk)
+        var offset = 0
+        while offset < file.length {
+            let n = min(buffer.count, file.length - offset)
+            let read = buffer.withUnsafeMutableBytes { raw in (try? Sys.pread(fd, raw.baseAddress!, n, Int64(offset))) ?? -1 }
+            guard read == n, buffer.withUnsafeBytes({ memcmp($0.baseAddress!, file.base + offset, n) == 0 }) else { return false }
+            offset += n
+        }
+        return true
+    }
+
     private static let moveChunk = 8 << 20
+}
+
+/// Which 4 KiB pages of a table in shared memory the writer has changed since it was copied from
+/// the store's file: one bit per page (96 KiB for the 3 GB table of 100 M keys), set on every slot
+/// write. Only the writer marks, and only the close, after the writer is gone, reads it.
+final class DirtyPages: @unchecked Sendable {
+    // @unchecked: one writer thread marks; the close reads after that thread let go of the table.
+    let pages: Int
+    private let words: UnsafeMutablePointer<UInt64>
+    private let wordCount: Int
+
+    init(length: Int) {
+        pages = (length + IndexHeader.pageSize - 1) / IndexHeader.pageSize
+        wordCount = (pages + 63) / 64
+        words = .allocate(capacity: wordCount)
+        words.initialize(repeating: 0, count: wordCount)
+    }
+
+    deinit { words.deallocate() }
+
+    /// A 16-byte slot never straddles two pages: slots start at 4096 and pages are 256 slots.
+    @inline(__always) func markSlot(_ slot: Int) {
+        let page = (IndexHeader.pageSize + slot &* HashIndex.slotSize) >> 12
+        words[page >> 6] |= 1 << UInt64(page & 63)
+    }
+
+    var count: Int { (0..<wordCount).reduce(0) { $0 + words[$1].nonzeroBitCount } }
+
+    /// Calls `body` with each run of consecutive dirty pages, in file order.
+    func forEachRun(_ body: (_ first: Int, _ count: Int) throws(KVError) -> Void) throws(KVError) {
+        var page = 0
+        while page < pages {
+            guard words[page >> 6] & (1 << UInt64(page & 63)) != 0 else {
+                // Skip a clean word at once.
+                if page & 63 == 0 && words[page >> 6] == 0 { page += 64 } else { page += 1 }
+                continue
+            }
+            let first = page
+            while page < pages && words[page >> 6] & (1 << UInt64(page & 63)) != 0 { page += 1 }
+            try body(first, page - first)
+        }
+    }
 }

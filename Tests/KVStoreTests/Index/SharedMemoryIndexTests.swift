@@ -66,6 +66,69 @@ struct SharedMemoryIndexTests {
         }
     }
 
+    /// A store reopened keeps the file it was opened with (as `index.base.tmp`), and a clean close
+    /// writes only the pages changed since into it: the same inode is `index` again (debug builds
+    /// also compare every byte with the table in shared memory).
+    @Test func cleanCloseWritesChangedPagesIntoTheFileTheStoreWasOpenedWith() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                var configuration = Self.configuration(shm)
+                configuration.expectedKeyCount = 50_000  // 1.6 MB of index: 380 pages
+                do {
+                    let store = try Store(path: dir, configuration: configuration)
+                    try Self.fill(store, keys: 0..<20_000)
+                    try store.close()
+                }
+                let opened = try #require(Sys.identity(ofPath: dir + "/index"))
+                do {
+                    let store = try Store(path: dir, configuration: configuration)
+                    #expect(Sys.kind(of: HashIndex.basePath(in: dir)) == .file)
+                    try Self.fill(store, keys: 0..<100, round: 1)
+                    try store.removeValue(forKey: "key19999")
+                    try store.set("new", forKey: "brand new key")
+                    try store.close()
+                }
+                #expect(Sys.identity(ofPath: dir + "/index") == opened)
+                #expect(Sys.kind(of: HashIndex.basePath(in: dir)) == .missing)
+                #expect(try Self.files(in: shm).isEmpty)
+                let store = try Store(path: dir, configuration: Self.configuration(shm, placement: .file))
+                #expect(store.recoveryReport.indexTrust == .clean)
+                for i in 0..<100 { #expect(try store.string(forKey: "key\(i)") == "value \(i) of round 1") }
+                for i in 100..<19_999 { #expect(try store.string(forKey: "key\(i)") == "value \(i) of round 0") }
+                #expect(try store.value(forKey: "key19999") == nil)
+                #expect(try store.string(forKey: "brand new key") == "new")
+                #expect(try store.statistics.keys == 20_000)
+                try store.close()
+            }
+        }
+    }
+
+    /// A table that grew is not the one the store was opened with: the close writes all of it,
+    /// and the old file is removed.
+    @Test func cleanCloseAfterGrowthWritesTheWholeTable() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<500)
+                    try store.close()
+                }
+                let opened = try #require(Sys.identity(ofPath: dir + "/index"))
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 500..<5000)
+                    try store.close()
+                }
+                #expect(Sys.identity(ofPath: dir + "/index") != opened)
+                #expect(Sys.kind(of: HashIndex.basePath(in: dir)) == .missing)
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .clean)
+                try Self.expectFilled(store, keys: 0..<5000)
+                try store.close()
+            }
+        }
+    }
+
     @Test func indexInSharedMemoryIsTrustedAfterACrashInTheSameBoot() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { dir in
@@ -79,6 +142,37 @@ struct SharedMemoryIndexTests {
                 #expect(store.recoveryReport.indexTrust == .replayed)
                 try Self.expectFilled(store, keys: 0..<3000)
                 #expect(try Self.files(in: shm).count == 1)
+                try store.close()
+            }
+        }
+    }
+
+    /// A writer that dies leaves the kept file stale: the next open removes it and trusts the table
+    /// in shared memory; its close then writes the whole table.
+    @Test func crashAfterReopenRemovesTheStaleFileTheStoreWasOpenedWith() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<1000)
+                    try store.close()
+                }
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<1000, round: 1)
+                    store.simulateCrash()
+                }
+                #expect(Sys.kind(of: HashIndex.basePath(in: dir)) == .file)
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    #expect(store.recoveryReport.indexTrust == .replayed)
+                    #expect(Sys.kind(of: HashIndex.basePath(in: dir)) == .missing)
+                    try Self.expectFilled(store, keys: 0..<1000, round: 1)
+                    try store.close()
+                }
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .clean)
+                try Self.expectFilled(store, keys: 0..<1000, round: 1)
                 try store.close()
             }
         }

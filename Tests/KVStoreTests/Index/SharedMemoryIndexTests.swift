@@ -79,6 +79,9 @@ struct SharedMemoryIndexTests {
                     try Self.fill(store, keys: 0..<20_000)
                     try store.close()
                 }
+                // A second name keeps the inode alive, so that a new file cannot get its number.
+                try Sys.link(dir + "/index", dir + "/../" + (dir as NSString).lastPathComponent + ".held-index")
+                defer { try? FileManager.default.removeItem(atPath: dir + "/../" + (dir as NSString).lastPathComponent + ".held-index") }
                 let opened = try #require(Sys.identity(ofPath: dir + "/index"))
                 do {
                     let store = try Store(path: dir, configuration: configuration)
@@ -113,6 +116,9 @@ struct SharedMemoryIndexTests {
                     try Self.fill(store, keys: 0..<500)
                     try store.close()
                 }
+                // A second name keeps the inode alive, so that a new file cannot get its number.
+                try Sys.link(dir + "/index", dir + "/../" + (dir as NSString).lastPathComponent + ".held-index")
+                defer { try? FileManager.default.removeItem(atPath: dir + "/../" + (dir as NSString).lastPathComponent + ".held-index") }
                 let opened = try #require(Sys.identity(ofPath: dir + "/index"))
                 do {
                     let store = try Store(path: dir, configuration: Self.configuration(shm))

@@ -171,7 +171,12 @@ extension StoreEngine {
         let temporary = indexPath + FileNames.temporarySuffix
         let log = try rebuilder.rebuild(segments: files, path: temporary, generation: (opened?.0.generation ?? 0) + 1)
         try log.index.syncAll()
-        try HashIndex.replace(indexPath, with: temporary, sharedMemoryPath: opened?.0.sharedMemoryPath)
+        // A link into this directory's shared memory that was not trusted still names the file
+        // readers may map: it is marked replaced and removed like any table this one replaces.
+        let residence = IndexResidence(storeDirectory: directory, storeID: manifest.storeID,
+                                       sharedMemoryDirectory: configuration.sharedMemoryDirectory)
+        let replacedSharedMemory = opened?.0.sharedMemoryPath ?? Sys.linkTarget(indexPath).flatMap { residence?.owns($0) == true ? $0 : nil }
+        try HashIndex.replace(indexPath, with: temporary, sharedMemoryPath: replacedSharedMemory)
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
         report.problems += log.problems
         if let distrust { report.problems.append(KVError(.corruption, distrust + "; rebuilt it from the log", path: indexPath, offset: 0)) }

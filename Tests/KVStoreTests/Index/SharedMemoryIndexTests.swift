@@ -206,6 +206,33 @@ struct SharedMemoryIndexTests {
         }
     }
 
+    /// A table of this directory's in shared memory that is not trusted (a writer found it
+    /// inconsistent) is rebuilt, and the untrusted file is removed, not left behind.
+    @Test func untrustedIndexInSharedMemoryIsRebuiltAndRemoved() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<1000)
+                    store.simulateCrash()
+                }
+                let untrusted = try Self.files(in: shm)
+                #expect(untrusted.count == 1)
+                let handle = try #require(FileHandle(forUpdatingAtPath: shm + "/" + untrusted[0]))
+                try handle.seek(toOffset: UInt64(IndexHeader.state))
+                try handle.write(contentsOf: Data([3, 0, 0, 0]))  // state 3: found inconsistent
+                try handle.close()
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .rebuilt)
+                let now = try Self.files(in: shm)
+                #expect(now.count == 1 && now != untrusted)
+                try Self.expectFilled(store, keys: 0..<1000)
+                try store.close()
+                #expect(try Self.files(in: shm).isEmpty)
+            }
+        }
+    }
+
     @Test func copyOfACrashedStoreDoesNotUseTheOriginalsIndex() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { parent in

@@ -20,6 +20,10 @@ struct IndexResidence: Sendable {
     let directory: String
     /// `kvstore-<storeID>-<device>-<inode>-`: how this store's files there begin.
     let prefix: String
+    /// `-<device>-<inode>-`: what every file made for this store directory holds, whatever
+    /// store it held then (a creation interrupted before `STORE` was in place leaves a table
+    /// of a store id that the next creation does not reuse).
+    let directoryTag: String
     static let suffix = ".index"
     /// An index smaller than this stays in the store directory under ``Store/IndexPlacement/automatic``:
     /// its dirty pages are a small part of what the kernel lets stay dirty.
@@ -31,7 +35,8 @@ struct IndexResidence: Sendable {
     init?(storeDirectory: String, storeID: UInt64, sharedMemoryDirectory: String) {
         guard let identity = Sys.identity(ofPath: storeDirectory) else { return nil }
         directory = sharedMemoryDirectory
-        prefix = "kvstore-" + Self.hex(storeID) + "-" + Self.hex(identity.device) + "-" + Self.hex(identity.inode) + "-"
+        directoryTag = "-" + Self.hex(identity.device) + "-" + Self.hex(identity.inode) + "-"
+        prefix = "kvstore-" + Self.hex(storeID) + directoryTag
     }
 
     private static func hex(_ value: UInt64) -> String { String(value, radix: 16) }
@@ -67,13 +72,18 @@ struct IndexResidence: Sendable {
     }
 
     /// Removes this store directory's files in shared memory other than `keeping`: those a writer
-    /// that died left between creating a table and renaming its link into place. Only the writer,
-    /// which holds the store's lock, calls this.
+    /// that died left between creating a table and renaming its link into place, of this store or
+    /// of an earlier one in the same directory. Only the writer, which holds the directory's lock,
+    /// calls this. (A directory removed and another given its inode number: the files tagged with
+    /// it belong to a directory that is gone.)
     func sweep(keeping: String?) {
         guard let names = try? Sys.listDirectory(directory) else { return }
-        for name in names where name.hasPrefix(prefix) {
+        for name in names where name.hasPrefix("kvstore-") && name.hasSuffix(Self.suffix) {
+            let fields = name.dropFirst("kvstore-".count).dropLast(Self.suffix.count).split(separator: "-", omittingEmptySubsequences: false)
+            guard fields.count == 4, fields.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isHexDigit) }),
+                  "-" + fields[1] + "-" + fields[2] + "-" == directoryTag else { continue }
             let path = directory + "/" + name
-            if path != keeping && owns(path) { _ = try? Sys.unlink(path) }
+            if path != keeping { _ = try? Sys.unlink(path) }
         }
     }
 }

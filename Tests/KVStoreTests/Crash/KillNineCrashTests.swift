@@ -328,6 +328,7 @@ private final class KillNineRun {
         while (writingKills < Self.requiredKills || compactingChildren < Self.requiredCompactingKills) && iteration < Self.requiredKills * 2 {
             iteration += 1
             if try timed("size", storeSize) > Self.storeSizeLimit {
+                releaseSharedMemory()
                 try? FileManager.default.removeItem(atPath: storePath)
                 startNewStore()
             }
@@ -337,8 +338,20 @@ private final class KillNineRun {
             mostKillsOnOneStore = max(mostKillsOnOneStore, killsOnThisStore)
             try timed("verify") { try verify(oracle) }
         }
+        releaseSharedMemory()
         print("kill -9 test: \(iteration) kills (\(writingKills) while writing) on \(storeNumber) stores (up to \(mostKillsOnOneStore) on one), \(acknowledgedOperations) acknowledged operations checked, \(compactingChildren) of the children compacting, \(killsWithDictionaries) on a store with a dictionary, in-flight operation found applied \(inFlightApplied) times and absent \(inFlightAbsent) times, \(replayedOpens) replayed and \(rebuiltOpens) rebuilt opens; seed \(seed); time: "
               + phases.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+
+    /// A store handed over "as by a crash" may hold its index in shared memory (half the children
+    /// keep it there): opened and closed cleanly before its directory is removed, as a user
+    /// removing a store should, so that nothing is left in /dev/shm. Then checks that nothing is.
+    func releaseSharedMemory() {
+        if let store = try? Store(path: storePath) { try? store.close() }
+        guard let identity = Sys.identity(ofPath: storePath) else { return }
+        let tag = "-" + String(identity.device, radix: 16) + "-" + String(identity.inode, radix: 16) + "-"
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix("kvstore-") && $0.contains(tag) }
+        #expect(left.isEmpty, "a store closed cleanly left its index in shared memory: \(left)")
     }
 
     func storeSize() throws -> Int64 {

@@ -299,8 +299,12 @@ struct SharedMemoryIndexTests {
                 // A table a writer made and died before linking (its growth), and a stranger's file.
                 let stem = live.dropLast(IndexResidence.suffix.count)
                 let orphan = stem[..<(try #require(stem.lastIndex(of: "-")))] + "-abc123" + IndexResidence.suffix
+                // One of an earlier store in the same directory (a creation interrupted before
+                // `STORE` was in place): another store id, the same directory tag.
+                let fields = stem.split(separator: "-")
+                let earlier = "kvstore-feed-" + fields[2] + "-" + fields[3] + "-77" + IndexResidence.suffix
                 let stranger = "kvstore-0-0-0-abc" + IndexResidence.suffix
-                for name in [orphan, stranger] { _ = FileManager.default.createFile(atPath: shm + "/" + name, contents: Data([1, 2, 3])) }
+                for name in [orphan, earlier, stranger] { _ = FileManager.default.createFile(atPath: shm + "/" + name, contents: Data([1, 2, 3])) }
                 let store = try Store(path: dir, configuration: Self.configuration(shm))
                 #expect(try Self.files(in: shm) == [live, stranger].sorted())
                 try store.close()

@@ -86,3 +86,17 @@ int kv_file_system_space(const char *path, int *memory, long long *available) {
     *available = (long long)fs.f_bavail * (long long)fs.f_bsize;
     return 0;
 }
+
+int kv_fd_owner(int fd, unsigned int *uid) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    *uid = (unsigned int)st.st_uid;
+    return 0;
+}
+
+int kv_path_owner(const char *path, unsigned int *uid) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    *uid = (unsigned int)st.st_uid;
+    return 0;
+}

@@ -43,5 +43,9 @@ long long kv_fd_link_count(int fd);
 /// user may still allocate on it: 0, or -1 with errno set.
 int kv_file_system_space(const char *path, int *memory, long long *available);
 
+/// The owner (user id) of an open file, or of the file at `path` (following links): 0, or -1 with errno set.
+int kv_fd_owner(int fd, unsigned int *uid);
+int kv_path_owner(const char *path, unsigned int *uid);
+
 /// 1 when `path` itself is a symbolic link (not followed), 0 otherwise (also when missing).
 int kv_path_is_symlink(const char *path);

@@ -222,6 +222,9 @@ final class StoreEngine: Sendable {
                     // A table in shared memory goes back into the store directory: a closed store
                     // is a directory of its own, whatever happens to memory (a reboot) or to it.
                     if index.sharedMemoryPath != nil { try index.checkpoint(directory: directory) }
+                    // A table that left shared memory (it grew into the directory) leaves the file
+                    // the store was opened with behind: nothing refers to it any more.
+                    else { _ = try? Sys.unlink(HashIndex.basePath(in: directory)) }
                 } catch let error as Errno {
                     failure = error.kvError("close", path: file.path)
                 } catch let error as KVError {

@@ -30,6 +30,24 @@ extension HashIndex {
         return index
     }
 
+    /// A new file of `length` bytes in shared memory, with a link to it at `path`, or `nil` when
+    /// the memory file system or the store directory does not take it (no room, no permission, a
+    /// file system without symbolic links): nothing is left behind then.
+    static func makeSharedMemoryFile(path: String, length: Int, residence: IndexResidence, allocate: Bool) -> (Int32, String)? {
+        let target = residence.newPath()
+        guard let fd = try? Sys.open(target, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW) else { return nil }
+        // Allocated now: a memory file system that fills up later would SIGBUS a write.
+        let sized = allocate ? (try? Sys.allocate(fd, offset: 0, length: Int64(length))) != nil
+            : (try? Sys.truncate(fd, length: Int64(length))) != nil
+        if sized {
+            _ = try? Sys.unlink(path)
+            if (try? Sys.symbolicLink(target, at: path)) != nil { return (fd, target) }
+        }
+        Sys.close(fd)
+        _ = try? Sys.unlink(target)
+        return nil
+    }
+
     /// A new file of `length` bytes, allocated, for a table at `path`: in shared memory with a link
     /// at `path` when `residence` is given and the memory file system takes it (else, as for every
     /// other table, a regular file at `path`). Returns its descriptor and the shared-memory path.
@@ -37,27 +55,8 @@ extension HashIndex {
     /// `allocate: false` is for a caller that writes every byte of the file with `pwrite` before
     /// mapping it (which allocates it as well, and fails cleanly when there is no room).
     static func makeFile(path: String, length: Int, residence: IndexResidence?, allocate: Bool = true) throws(KVError) -> (Int32, String?) {
-        if let residence {
-            let target = residence.newPath()
-            if let fd = try? Sys.open(target, O_RDWR | O_CREAT | O_EXCL) {
-                // Allocated now: a memory file system that fills up later would SIGBUS a write.
-                let sized = allocate ? (try? Sys.allocate(fd, offset: 0, length: Int64(length))) != nil
-                    : (try? Sys.truncate(fd, length: Int64(length))) != nil
-                if sized {
-                    _ = try? Sys.unlink(path)
-                    do {
-                        try Sys.symbolicLink(target, at: path)
-                        return (fd, target)
-                    } catch {
-                        Sys.close(fd)
-                        _ = try? Sys.unlink(target)
-                        throw error.kvError("symlink", path: path)
-                    }
-                }
-                // No room after all (another process took it): the store directory then.
-                Sys.close(fd)
-                _ = try? Sys.unlink(target)
-            }
+        if let residence, let (fd, target) = makeSharedMemoryFile(path: path, length: length, residence: residence, allocate: allocate) {
+            return (fd, target)
         }
         // A link left at `path` must not be followed into another file: a new regular file.
         if Sys.isSymbolicLink(path) { _ = try? Sys.unlink(path) }
@@ -94,17 +93,36 @@ extension HashIndex {
     /// directory's, in shared memory); any other link is not trusted.
     static func open(path: String, storeID: UInt64, hashSeed: UInt64, bootID: [UInt8], writable: Bool = true,
                      residence: IndexResidence? = nil) throws(KVError) -> (HashIndex, Trust)? {
+        // The link is read, then its target opened without following anything further; a writer
+        // that renames between the two (its close, its growth) is met by reading the link again.
         var sharedMemoryPath: String? = nil
-        if Sys.isSymbolicLink(path) {
-            guard let target = Sys.linkTarget(path), let residence, residence.owns(target) else { return nil }
-            sharedMemoryPath = target
-        }
-        let fd: Int32
-        do { fd = try Sys.open(path, writable ? O_RDWR : O_RDONLY) } catch where error == .notFound { return nil } catch {
-            throw error.kvError("open", path: path)
+        var fd: Int32 = -1
+        for attempt in 0..<3 {
+            sharedMemoryPath = Sys.linkTarget(path)
+            if let target = sharedMemoryPath {
+                guard let residence, residence.owns(target) else { return nil }
+            }
+            do {
+                fd = try Sys.open(sharedMemoryPath ?? path, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW)
+                break
+            } catch where error == .notFound || error == .tooManySymbolicLinks {
+                if attempt == 2 { return nil }
+            } catch {
+                throw error.kvError("open", path: path)
+            }
         }
         var owned = true
         defer { if owned { Sys.close(fd) } }
+        // A name in a world-writable directory proves nothing by itself: the file must belong to
+        // this process's user, or to the owner of the store directory or of its STORE file (a
+        // writer that made it); anybody else's is not trusted.
+        if sharedMemoryPath != nil {
+            var directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            if directory.isEmpty { directory = "." }
+            guard let owner = Sys.owner(ofDescriptor: fd),
+                  owner == geteuid() || owner == Sys.owner(ofPath: directory)
+                    || owner == Sys.owner(ofPath: directory + "/" + FileNames.manifest) else { return nil }
+        }
         let size: Int
         do { size = Int(try Sys.fileSize(fd)) } catch { throw error.kvError("fstat", path: path) }
         guard size >= IndexHeader.pageSize + minimumCapacity * slotSize else { return nil }
@@ -262,19 +280,28 @@ extension HashIndex {
     ///
     /// `sharedMemoryPath` is the replaced table's file in shared memory, if it lived there: it is
     /// removed once the rename is done (readers that still map it keep it until they let go).
-    static func replace(_ path: String, with temporary: String, sharedMemoryPath: String? = nil) throws(KVError) {
+    ///
+    /// `marking`: a descriptor of the file replaced, when the caller has it open (its own table):
+    /// the mark goes through it, so that it reaches the file readers map even when its name in
+    /// shared memory is gone (removed by hand, or by a session cleaner).
+    static func replace(_ path: String, with temporary: String, sharedMemoryPath: String? = nil, marking: Int32? = nil) throws(KVError) {
         defer {
             if let sharedMemoryPath, Sys.linkTarget(path) != sharedMemoryPath { _ = try? Sys.unlink(sharedMemoryPath) }
         }
-        let old: Int32?
-        // A link is followed only into the table being replaced: any other link leads to a file
-        // that is not this store's index (a copy's link to the original's), which is never marked.
-        do { old = try Sys.open(sharedMemoryPath ?? path, O_RDWR | O_NOFOLLOW) }
-        catch where error == .notFound || error == .tooManySymbolicLinks { old = nil } catch {
-            _ = try? Sys.unlink(temporary)
-            throw error.kvError("open", path: path)
+        var old: Int32? = marking
+        var opened = false
+        if old == nil {
+            // A link is followed only into the table being replaced: any other link leads to a
+            // file that is not this store's index (a copy's link to the original's), never marked.
+            do {
+                old = try Sys.open(sharedMemoryPath ?? path, O_RDWR | O_NOFOLLOW)
+                opened = true
+            } catch where error == .notFound || error == .tooManySymbolicLinks { old = nil } catch {
+                _ = try? Sys.unlink(temporary)
+                throw error.kvError("open", path: path)
+            }
         }
-        defer { if let old { Sys.close(old) } }
+        defer { if opened, let old { Sys.close(old) } }
         // A file shorter than the header page is no index a reader could have mapped.
         if let old, ((try? Sys.fileSize(old)) ?? Int64(IndexHeader.pageSize)) >= Int64(IndexHeader.pageSize) {
             var token = UInt64.random(in: 1...UInt64.max).littleEndian

@@ -111,19 +111,27 @@ extension HashIndex {
         let temporary = path + FileNames.temporarySuffix
         let base = Self.basePath(in: directory)
         let length = file.length
-        let (fd, sharedMemory) = try HashIndex.makeFile(path: temporary, length: length, residence: residence, allocate: residence == nil)
+        let fd: Int32
+        let sharedMemory: String?
+        if let residence {
+            // Shared memory is an optimization: anything it refuses leaves the table where it is.
+            guard let (made, target) = HashIndex.makeSharedMemoryFile(path: temporary, length: length, residence: residence, allocate: false) else {
+                return self
+            }
+            (fd, sharedMemory) = (made, target)
+        } else {
+            (fd, sharedMemory) = try HashIndex.makeFile(path: temporary, length: length, residence: nil)
+        }
         var owned = true
         defer { if owned { Sys.close(fd) } }
         func abandon() {
             _ = try? Sys.unlink(temporary)
             if let sharedMemory { _ = try? Sys.unlink(sharedMemory) }
         }
-        if residence != nil && sharedMemory == nil {
-            abandon()
-            return self
-        }
         do { try copyPages(to: fd, path: temporary, first: 0, count: (length + IndexHeader.pageSize - 1) / IndexHeader.pageSize) } catch {
             abandon()
+            // No room after all (another process took it): the table stays in the directory.
+            if residence != nil { return self }
             throw error
         }
         if sharedMemory == nil {
@@ -147,7 +155,7 @@ extension HashIndex {
             moved = HashIndex(file: mapping, capacity: capacity, sharedMemoryPath: sharedMemory, tracksDirtyPages: keepsBase)
             moved?.adviseForProbes(prefetch: false)
         }
-        try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath)
+        try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath, marking: file.fd)
         if sharedMemory == nil {
             do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
         }
@@ -171,13 +179,25 @@ extension HashIndex {
             try moved(into: nil, directory: directory, mapped: false)
             return
         }
-        try copyPages(to: fd, path: base, first: 0, count: 1)  // the header: clean, covered, counts
+        // The pages first and the header last, and the header keeps the file's `replaced` mark
+        // (set when the table moved into shared memory): a reader that still maps this file from
+        // before the writer opened must not take it for the index while its pages are rewritten.
         try dirtyPages.forEachRun { (first, count) throws(KVError) in try copyPages(to: fd, path: base, first: first, count: count) }
+        let header = UnsafeMutableRawPointer.allocate(byteCount: IndexHeader.pageSize, alignment: 8)
+        defer { header.deallocate() }
+        header.copyMemory(from: file.base, byteCount: IndexHeader.pageSize)
+        var mark: UInt64 = 0
+        if (try? Sys.pread(fd, &mark, 8, Int64(IndexHeader.replaced))) != 8 { mark = 0 }
+        header.storeBytes(of: mark, toByteOffset: IndexHeader.replaced, as: UInt64.self)
+        do { try Sys.pwrite(fd, header, IndexHeader.pageSize, 0) } catch { throw error.kvError("pwrite", path: base, offset: 0) }
         do { try Sys.fdatasync(fd) } catch { throw error.kvError("fdatasync", path: base) }
+        try HashIndex.replace(directory + "/" + FileNames.index, with: base, sharedMemoryPath: sharedMemoryPath, marking: file.fd)
+        // It is the index now: its mark goes (a reader that met it kept reading it meanwhile).
+        var zero: UInt64 = 0
+        _ = try? Sys.pwrite(fd, &zero, 8, Int64(IndexHeader.replaced))
         assert(fileMatches(fd), "a page changed in shared memory was not marked dirty")
         Sys.close(fd)
         closed = true
-        try HashIndex.replace(directory + "/" + FileNames.index, with: base, sharedMemoryPath: sharedMemoryPath)
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
     }
 
@@ -194,14 +214,23 @@ extension HashIndex {
         }
     }
 
-    /// Debug builds: whether `fd` now holds exactly this table's bytes.
+    /// Debug builds: whether `fd` now holds exactly this table's bytes (but for the `replaced`
+    /// word, which marks this table and not the file that replaced it).
     private func fileMatches(_ fd: Int32) -> Bool {
         var buffer = [UInt8](repeating: 0, count: Self.moveChunk)
         var offset = 0
         while offset < file.length {
             let n = min(buffer.count, file.length - offset)
             let read = buffer.withUnsafeMutableBytes { raw in (try? Sys.pread(fd, raw.baseAddress!, n, Int64(offset))) ?? -1 }
-            guard read == n, buffer.withUnsafeBytes({ memcmp($0.baseAddress!, file.base + offset, n) == 0 }) else { return false }
+            guard read == n else { return false }
+            if offset == 0 {
+                buffer.withUnsafeMutableBytes { raw in
+                    (file.base + IndexHeader.replaced).withMemoryRebound(to: UInt8.self, capacity: 8) { mark in
+                        for i in 0..<8 { raw[IndexHeader.replaced + i] = mark[i] }
+                    }
+                }
+            }
+            guard buffer.withUnsafeBytes({ memcmp($0.baseAddress!, file.base + offset, n) == 0 }) else { return false }
             offset += n
         }
         return true

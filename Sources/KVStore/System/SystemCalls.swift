@@ -358,6 +358,17 @@ enum Sys {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The user that owns an open file, or the file at `path`; `nil` when it cannot be asked.
+    static func owner(ofDescriptor fd: Int32) -> UInt32? {
+        var uid: UInt32 = 0
+        return kv_fd_owner(fd, &uid) == 0 ? uid : nil
+    }
+
+    static func owner(ofPath path: String) -> UInt32? {
+        var uid: UInt32 = 0
+        return kv_path_owner(path, &uid) == 0 ? uid : nil
+    }
+
     /// Whether `path` is on a memory file system (tmpfs), and how many bytes it has free: `nil`
     /// when it cannot be asked (missing, EACCES).
     static func memoryFileSystemSpace(_ path: String) -> (isMemory: Bool, available: Int64)? {

@@ -199,7 +199,12 @@ struct SharedMemoryIndexTests {
                 #expect(store.recoveryReport.indexTrust == .rebuilt)
                 #expect(try store.value(forKey: "key7") == nil)
                 for i in 0..<2000 where i != 7 { #expect(try store.string(forKey: "key\(i)") == "value \(i) of round 0") }
-                #expect(Sys.linkTarget(dir + "/index").map { FileManager.default.fileExists(atPath: $0) } ?? true)
+                // A regular file, or a link to a table that exists: never the link left dangling.
+                if let target = Sys.linkTarget(dir + "/index") {
+                    #expect(FileManager.default.fileExists(atPath: target))
+                } else {
+                    #expect(Sys.kind(of: dir + "/index") == .file)
+                }
                 try store.close()
                 #expect(Sys.kind(of: dir + "/index") == .file)
             }
@@ -219,11 +224,14 @@ struct SharedMemoryIndexTests {
                 let untrusted = try Self.files(in: shm)
                 #expect(untrusted.count == 1)
                 let handle = try #require(FileHandle(forUpdatingAtPath: shm + "/" + untrusted[0]))
+                defer { try? handle.close() }
                 try handle.seek(toOffset: UInt64(IndexHeader.state))
                 try handle.write(contentsOf: Data([3, 0, 0, 0]))  // state 3: found inconsistent
-                try handle.close()
                 let store = try Store(path: dir, configuration: Self.configuration(shm))
                 #expect(store.recoveryReport.indexTrust == .rebuilt)
+                // Marked replaced before it was removed: a reader mapping it learns to move on.
+                try handle.seek(toOffset: UInt64(IndexHeader.replaced))
+                #expect(try handle.read(upToCount: 8) != Data(count: 8))
                 let now = try Self.files(in: shm)
                 #expect(now.count == 1 && now != untrusted)
                 try Self.expectFilled(store, keys: 0..<1000)
@@ -380,7 +388,59 @@ struct SharedMemoryIndexTests {
                 try writer.close()  // moved back into the store directory
                 #expect(try reader.string(forKey: "key2500") == "value 2500 of round 0")
                 #expect(try reader.statistics.keys == 4000)
+                // The reader is on the file now at `index`: a later writer's puts reach it.
+                let later = try Store(path: dir, configuration: Self.configuration(shm, placement: .file))
+                try later.set("after the close", forKey: "key7")
+                #expect(try reader.string(forKey: "key7") == "after the close")
+                try later.close()
                 try reader.close()
+            }
+        }
+    }
+
+    /// Shared memory is an optimization: a store directory that takes no symbolic link, or a
+    /// memory file system that refuses the file, leaves the index a file, and the store works.
+    @Test(arguments: [SystemCall.symlink, SystemCall.open])
+    func indexStaysAFileWhenSharedMemoryIsRefused(_ refused: SystemCall) throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                let watched = refused == .symlink ? dir : shm
+                try withSystemHooks(directory: watched, injector: { call, path in
+                    guard call == refused else { return nil }
+                    return refused == .symlink ? EPERM : (path?.hasPrefix(shm + "/") == true ? EACCES : nil)
+                }) {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<3000)  // grows twice: each growth asks again
+                    #expect(Sys.kind(of: dir + "/index") == .file && !Sys.isSymbolicLink(dir + "/index"))
+                    #expect(try Self.files(in: shm).isEmpty)
+                    #expect(try !store.statistics.indexInSharedMemory)
+                    try store.close()
+                }
+                let store = try Store(path: dir, configuration: Self.configuration(shm, placement: .file))
+                #expect(store.recoveryReport.indexTrust == .clean)
+                try Self.expectFilled(store, keys: 0..<3000)
+                try store.close()
+            }
+        }
+    }
+
+    /// A table in shared memory that belongs to another user is not trusted, whatever its name:
+    /// anybody can create a file under any name in /dev/shm.
+    @Test(.enabled(if: geteuid() == 0, "changing a file's owner needs root"))
+    func tableOfAnotherUserIsNotTrusted() throws {
+        try Self.withSharedMemoryDirectory { shm in
+            try withTemporaryDirectory { dir in
+                do {
+                    let store = try Store(path: dir, configuration: Self.configuration(shm))
+                    try Self.fill(store, keys: 0..<500)
+                    store.simulateCrash()
+                }
+                let table = shm + "/" + (try Self.files(in: shm))[0]
+                #expect(chown(table, 65534, 65534) == 0)
+                let store = try Store(path: dir, configuration: Self.configuration(shm))
+                #expect(store.recoveryReport.indexTrust == .rebuilt)
+                try Self.expectFilled(store, keys: 0..<500)
+                try store.close()
             }
         }
     }

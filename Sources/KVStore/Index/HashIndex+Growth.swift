@@ -47,7 +47,7 @@ extension HashIndex {
         let length = HashIndex.fileLength(capacity: HashIndex.capacity(forLiveKeys: liveCount + adding))
         let place = residence?.accepts(length: length, placement: placement) == true ? residence : nil
         let grown = try copy(to: temporary, adding: adding, bootID: bootID, residence: place)
-        do { try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath, marking: file.fd) } catch {
+        do { try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath, marking: sharedMemoryPath != nil ? file.fd : nil) } catch {
             if let made = grown.sharedMemoryPath { _ = try? Sys.unlink(made) }
             throw error
         }

@@ -281,9 +281,10 @@ extension HashIndex {
     /// `sharedMemoryPath` is the replaced table's file in shared memory, if it lived there: it is
     /// removed once the rename is done (readers that still map it keep it until they let go).
     ///
-    /// `marking`: a descriptor of the file replaced, when the caller has it open (its own table):
-    /// the mark goes through it, so that it reaches the file readers map even when its name in
-    /// shared memory is gone (removed by hand, or by a session cleaner).
+    /// `marking`: a descriptor of the file replaced, for a table in shared memory: the mark goes
+    /// through it, so that it reaches the file readers map even when its name there is gone
+    /// (removed by hand, or by a session cleaner). A file in the store directory is opened by
+    /// its name, which only this store's writer changes.
     static func replace(_ path: String, with temporary: String, sharedMemoryPath: String? = nil, marking: Int32? = nil) throws(KVError) {
         defer {
             if let sharedMemoryPath, Sys.linkTarget(path) != sharedMemoryPath { _ = try? Sys.unlink(sharedMemoryPath) }

@@ -155,7 +155,7 @@ extension HashIndex {
             moved = HashIndex(file: mapping, capacity: capacity, sharedMemoryPath: sharedMemory, tracksDirtyPages: keepsBase)
             moved?.adviseForProbes(prefetch: false)
         }
-        try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath, marking: file.fd)
+        try HashIndex.replace(path, with: temporary, sharedMemoryPath: sharedMemoryPath, marking: sharedMemoryPath != nil ? file.fd : nil)
         if sharedMemory == nil {
             do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }
         }
@@ -191,7 +191,7 @@ extension HashIndex {
         header.storeBytes(of: mark, toByteOffset: IndexHeader.replaced, as: UInt64.self)
         do { try Sys.pwrite(fd, header, IndexHeader.pageSize, 0) } catch { throw error.kvError("pwrite", path: base, offset: 0) }
         do { try Sys.fdatasync(fd) } catch { throw error.kvError("fdatasync", path: base) }
-        try HashIndex.replace(directory + "/" + FileNames.index, with: base, sharedMemoryPath: sharedMemoryPath, marking: file.fd)
+        try HashIndex.replace(directory + "/" + FileNames.index, with: base, sharedMemoryPath: sharedMemoryPath, marking: sharedMemoryPath != nil ? file.fd : nil)
         // It is the index now: its mark goes (a reader that met it kept reading it meanwhile).
         var zero: UInt64 = 0
         _ = try? Sys.pwrite(fd, &zero, 8, Int64(IndexHeader.replaced))

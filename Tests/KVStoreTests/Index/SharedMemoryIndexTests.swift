@@ -34,6 +34,13 @@ struct SharedMemoryIndexTests {
         for i in keys { try store.set("value \(i) of round \(round)", forKey: "key\(i)") }
     }
 
+    /// Opens a store that keeps its index in `shm`, fills it, and abandons it as a crash would.
+    static func fillAndCrash(_ dir: String, _ shm: String, keys: Range<Int>, round: Int = 0) throws {
+        let store = try Store(path: dir, configuration: configuration(shm))
+        try fill(store, keys: keys, round: round)
+        store.simulateCrash()
+    }
+
     static func expectFilled(_ store: Store, keys: Range<Int>, round: Int = 0) throws {
         for i in keys { #expect(try store.string(forKey: "key\(i)") == "value \(i) of round \(round)") }
         #expect(try store.statistics.keys == keys.count)
@@ -138,11 +145,7 @@ struct SharedMemoryIndexTests {
     @Test func indexInSharedMemoryIsTrustedAfterACrashInTheSameBoot() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { dir in
-                do {
-                    let store = try Store(path: dir, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<3000)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(dir, shm, keys: 0..<3000)
                 #expect(Sys.isSymbolicLink(dir + "/index"))
                 let store = try Store(path: dir, configuration: Self.configuration(shm))
                 #expect(store.recoveryReport.indexTrust == .replayed)
@@ -163,11 +166,7 @@ struct SharedMemoryIndexTests {
                     try Self.fill(store, keys: 0..<1000)
                     try store.close()
                 }
-                do {
-                    let store = try Store(path: dir, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<1000, round: 1)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(dir, shm, keys: 0..<1000, round: 1)
                 #expect(Sys.kind(of: HashIndex.basePath(in: dir)) == .file)
                 do {
                     let store = try Store(path: dir, configuration: Self.configuration(shm))
@@ -216,11 +215,7 @@ struct SharedMemoryIndexTests {
     @Test func untrustedIndexInSharedMemoryIsRebuiltAndRemoved() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { dir in
-                do {
-                    let store = try Store(path: dir, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<1000)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(dir, shm, keys: 0..<1000)
                 let untrusted = try Self.files(in: shm)
                 #expect(untrusted.count == 1)
                 let handle = try #require(FileHandle(forUpdatingAtPath: shm + "/" + untrusted[0]))
@@ -245,11 +240,7 @@ struct SharedMemoryIndexTests {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { parent in
                 let original = parent + "/original", copy = parent + "/copy"
-                do {
-                    let store = try Store(path: original, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<1000)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(original, shm, keys: 0..<1000)
                 let held = try Self.files(in: shm)
                 #expect(held.count == 1)
                 let before = try Data(contentsOf: URL(fileURLWithPath: shm + "/" + held[0]))
@@ -298,11 +289,7 @@ struct SharedMemoryIndexTests {
     @Test func leftoversOfThisStoreInSharedMemoryAreRemovedAtOpen() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { dir in
-                do {
-                    let store = try Store(path: dir, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<100)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(dir, shm, keys: 0..<100)
                 let live = try Self.files(in: shm)[0]
                 // A table a writer made and died before linking (its growth), and a stranger's file.
                 let stem = live.dropLast(IndexResidence.suffix.count)
@@ -324,11 +311,7 @@ struct SharedMemoryIndexTests {
     @Test func placementFileMovesTheIndexOutOfSharedMemory() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { dir in
-                do {
-                    let store = try Store(path: dir, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<1000)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(dir, shm, keys: 0..<1000)
                 let store = try Store(path: dir, configuration: Self.configuration(shm, placement: .file))
                 #expect(store.recoveryReport.indexTrust == .replayed)
                 #expect(Sys.kind(of: dir + "/index") == .file && !Sys.isSymbolicLink(dir + "/index"))
@@ -430,11 +413,7 @@ struct SharedMemoryIndexTests {
     func tableOfAnotherUserIsNotTrusted() throws {
         try Self.withSharedMemoryDirectory { shm in
             try withTemporaryDirectory { dir in
-                do {
-                    let store = try Store(path: dir, configuration: Self.configuration(shm))
-                    try Self.fill(store, keys: 0..<500)
-                    store.simulateCrash()
-                }
+                try Self.fillAndCrash(dir, shm, keys: 0..<500)
                 let table = shm + "/" + (try Self.files(in: shm))[0]
                 #expect(chown(table, 65534, 65534) == 0)
                 let store = try Store(path: dir, configuration: Self.configuration(shm))

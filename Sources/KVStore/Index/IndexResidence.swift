@@ -155,6 +155,8 @@ extension HashIndex {
             let mapping: MappedFile
             do { mapping = try MappedFile(fd: fd, path: sharedMemory ?? path, length: length, writable: true, ownsDescriptor: true) } catch {
                 abandon()
+                if keepsBase { _ = try? Sys.unlink(base) }
+                if residence != nil { return self }  // could not be mapped: stays where it is
                 throw error
             }
             owned = false

@@ -28,7 +28,11 @@ extension StoreEngine {
         let ids = names.compactMap { FileNames.segmentID(of: $0, suffix: FileNames.segmentSuffix) }
         let nextSegmentID = (ids.max() ?? 0) + 1
 
+        // Where this directory's index may live in shared memory: derived once (a `stat` of the
+        // directory) for the open, the writer's growths and its close.
+        let residence = IndexResidence(storeDirectory: directory, storeID: storeID, sharedMemoryDirectory: configuration.sharedMemoryDirectory)
         var (log, wipeLimit) = try bringIndexUpToDate(files: files, directory: directory, manifest: manifest, configuration: configuration,
+                                                      residence: residence,
                                                       hasher: hasher, bootID: bootID, report: &report)
         if !log.lost.isEmpty {
             files = try setAside(log.lost, from: files, report: &report)
@@ -42,7 +46,6 @@ extension StoreEngine {
                                                       report: &report)
         var index = log.index
         index.setCovered(log.end, sequence: log.lastSequence)
-        let residence = IndexResidence(storeDirectory: directory, storeID: storeID, sharedMemoryDirectory: configuration.sharedMemoryDirectory)
         if index.capacity < HashIndex.capacity(forLiveKeys: configuration.expectedKeyCount) {
             index = try index.grow(directory: directory, adding: configuration.expectedKeyCount - index.liveCount, bootID: bootID,
                                    residence: residence, placement: configuration.indexPlacement)
@@ -73,7 +76,8 @@ extension StoreEngine {
         writerConfiguration.bootID = bootID
         let writer = Writer(directory: directory, storeID: storeID, hasher: hasher, configuration: writerConfiguration, views: views,
                             coordinator: coordinator, sealer: sealer, active: active, index: index, segments: segments,
-                            nextSequence: log.lastSequence + 1, mappings: mappings, dictionaries: dictionaries, manifest: manifestFile)
+                            nextSequence: log.lastSequence + 1, mappings: mappings, dictionaries: dictionaries, manifest: manifestFile,
+                            indexResidence: residence)
         return StoreEngine(directory: directory, configuration: configuration, hasher: hasher, views: views, writer: writer,
                            coordinator: coordinator, sealer: sealer, lock: lock, descriptors: descriptors, mappings: mappings,
                            dictionaries: dictionaries, recovery: report)
@@ -137,13 +141,12 @@ extension StoreEngine {
     /// that were never published: `nil` when unknown (after a power loss), then the whole tail
     /// is wiped.
     static func bringIndexUpToDate(files: [SegmentFile], directory: String, manifest: Manifest, configuration: Store.Configuration,
-                                           hasher: KeyHasher, bootID: [UInt8],
+                                           residence: IndexResidence?, hasher: KeyHasher, bootID: [UInt8],
                                            report: inout Store.RecoveryReport) throws(KVError) -> (RecoveredLog, Int?) {
         let indexPath = directory + "/" + FileNames.index
         let opened = files.isEmpty || configuration.rebuildIndex ? nil
             : try HashIndex.open(path: indexPath, storeID: manifest.storeID, hashSeed: manifest.hashSeed, bootID: bootID,
-                                 residence: IndexResidence(storeDirectory: directory, storeID: manifest.storeID,
-                                                           sharedMemoryDirectory: configuration.sharedMemoryDirectory))
+                                 residence: residence)
         // Why an index file that exists is not used: worth reporting when it is damage.
         var distrust: String? = nil
         if let (existing, trust) = opened {
@@ -173,8 +176,6 @@ extension StoreEngine {
         try log.index.syncAll()
         // A link into this directory's shared memory that was not trusted still names the file
         // readers may map: it is marked replaced and removed like any table this one replaces.
-        let residence = IndexResidence(storeDirectory: directory, storeID: manifest.storeID,
-                                       sharedMemoryDirectory: configuration.sharedMemoryDirectory)
         let replacedSharedMemory = opened?.0.sharedMemoryPath ?? Sys.linkTarget(indexPath).flatMap { residence?.owns($0) == true ? $0 : nil }
         try HashIndex.replace(indexPath, with: temporary, sharedMemoryPath: replacedSharedMemory)
         do { try Sys.syncDirectory(directory) } catch { throw error.kvError("fsync", path: directory) }

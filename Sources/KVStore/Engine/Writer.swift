@@ -46,7 +46,7 @@ final class Writer: @unchecked Sendable {
     init(directory: String, storeID: UInt64, hasher: KeyHasher, configuration: Store.Configuration, views: ViewBox,
          coordinator: SyncCoordinator, sealer: Sealer, active: ActiveSegment, index: HashIndex,
          segments: SegmentTable, nextSequence: UInt64, mappings: MappingManager, dictionaries: DictionaryShelf,
-         manifest: ManifestFile) {
+         manifest: ManifestFile, indexResidence: IndexResidence?) {
         self.dictionaries = dictionaries
         self.manifest = manifest
         compressor = ValueCompressor(trains: configuration.compression == .lz4 && configuration.trainsDictionaries,
@@ -56,8 +56,7 @@ final class Writer: @unchecked Sendable {
         self.storeID = storeID
         self.hasher = hasher
         self.configuration = configuration
-        indexResidence = IndexResidence(storeDirectory: directory, storeID: storeID,
-                                        sharedMemoryDirectory: configuration.sharedMemoryDirectory)
+        self.indexResidence = indexResidence
         self.views = views
         self.coordinator = coordinator
         self.sealer = sealer

@@ -292,8 +292,6 @@ final class DirtyPages: @unchecked Sendable {
         words[page >> 6] |= 1 << UInt64(page & 63)
     }
 
-    var count: Int { (0..<wordCount).reduce(0) { $0 + words[$1].nonzeroBitCount } }
-
     /// Calls `body` with each run of consecutive dirty pages, in file order.
     func forEachRun(_ body: (_ first: Int, _ count: Int) throws(KVError) -> Void) throws(KVError) {
         var page = 0
